@@ -1,0 +1,112 @@
+"""NTM addressing as pure, batched functions (Graves et al. 2014, section 3.3).
+
+Every function is batched over the batch B and the heads H at once (no Python loop over
+either), takes device and dtype from its inputs, and never mutates its inputs.
+Shapes use the paper's symbols: N memory locations of width M, s the shift range.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Keeps cosine similarity, its gradient and sharpening finite for an all-zero memory
+# (or an all-zero key / weighting): sqrt(|u|^2 + eps) is smooth at 0, unlike |u|.
+_EPS = 1e-6
+
+
+def cosine_similarity(key: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """K[u, v] of eq. (6), for every head and location.
+
+    key: [B, H, M], memory: [B, N, M] -> [B, H, N].
+    Norms are sqrt(|u|^2 + _EPS), so the value and its gradient stay finite at zero.
+    """
+    dot = torch.matmul(key, memory.transpose(1, 2))  # [B, H, N]
+    key_norm = torch.sqrt(key.pow(2).sum(-1) + _EPS)  # [B, H]
+    mem_norm = torch.sqrt(memory.pow(2).sum(-1) + _EPS)  # [B, N]
+    return dot / (key_norm.unsqueeze(-1) * mem_norm.unsqueeze(1))
+
+
+def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Content addressing w^c, eq. (5): softmax over locations of beta * K[k, M(i)].
+
+    memory: [B, N, M], key: [B, H, M], beta (key strength, >= 0): [B, H] -> [B, H, N].
+    """
+    return torch.softmax(beta.unsqueeze(-1) * cosine_similarity(key, memory), dim=-1)
+
+
+def interpolate(w_content: torch.Tensor, w_prev: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Interpolation w^g, eq. (7): g * w^c + (1 - g) * w_{t-1}.
+
+    w_content, w_prev: [B, H, N], gate g in [0, 1]: [B, H] -> [B, H, N].
+    """
+    g = gate.unsqueeze(-1)  # [B, H, 1]
+    return g * w_content + (1.0 - g) * w_prev
+
+
+def shift(w: torch.Tensor, shift_weights: torch.Tensor) -> torch.Tensor:
+    """Circular convolution w~, eq. (8): w~(i) = sum_k w(i - k) s(k) for k in -s..s.
+
+    w: [B, H, N], shift_weights: [B, H, 2s+1] (index j holds offset k = j - s) -> [B, H, N].
+    Requires 2s+1 <= N; s = 0 is the identity times s(0).
+    """
+    n = w.shape[-1]
+    width = shift_weights.shape[-1]
+    s = (width - 1) // 2
+    if width % 2 != 1 or width > n:
+        raise ValueError(f"shift weights must have odd width 2s+1 <= N ({n}), but got {width}.")
+    if s == 0:
+        return w * shift_weights
+    padded = torch.cat([w[..., n - s :], w, w[..., :s]], dim=-1)  # [B, H, N + 2s]
+    windows = padded.unfold(-1, width, 1)  # [B, H, N, 2s+1]; window j is w(i - s + j)
+    # w(i - s + j) pairs with offset k = s - j, i.e. shift index 2s - j: flip the weights.
+    return torch.matmul(windows, shift_weights.flip(-1).unsqueeze(-1)).squeeze(-1)
+
+
+def sharpen(w: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """Sharpening, eq. (9): w^gamma / sum_j w(j)^gamma.
+
+    w: [B, H, N], gamma >= 1: [B, H] -> [B, H, N]. _EPS inside the power keeps the
+    gradient with respect to gamma finite where w(i) = 0 (0 * log 0).
+    """
+    powered = (w + _EPS).pow(gamma.unsqueeze(-1))  # [B, H, N]
+    return powered / powered.sum(-1, keepdim=True)
+
+
+def address(
+    memory: torch.Tensor,
+    w_prev: torch.Tensor,
+    key: torch.Tensor,
+    beta: torch.Tensor,
+    gate: torch.Tensor,
+    shift_weights: torch.Tensor,
+    gamma: torch.Tensor,
+) -> torch.Tensor:
+    """The whole addressing pipeline of figure 2: content, interpolate, shift, sharpen.
+
+    memory: [B, N, M], w_prev: [B, H, N], key: [B, H, M], beta, gate, gamma: [B, H],
+    shift_weights: [B, H, 2s+1] -> w_t: [B, H, N].
+    """
+    w_c = content_weights(memory, key, beta)
+    w_g = interpolate(w_c, w_prev, gate)
+    return sharpen(shift(w_g, shift_weights), gamma)
+
+
+def read(memory: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Reading, eq. (2): r = sum_i w(i) M(i).
+
+    memory: [B, N, M], w: [B, H, N] -> r: [B, H, M].
+    """
+    return torch.matmul(w, memory)
+
+
+def erase_and_write(
+    memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add: torch.Tensor
+) -> torch.Tensor:
+    """Writing, eqs. (3)-(4), for H write heads: every head erases, then every head adds.
+
+    memory: [B, N, M], w: [B, H, N], erase e in [0, 1]: [B, H, M], add a: [B, H, M]
+    -> new memory [B, N, M]: M * prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T.
+    """
+    keep = 1.0 - w.unsqueeze(-1) * erase.unsqueeze(-2)  # [B, H, N, M]
+    retained = memory * keep.prod(dim=1)  # [B, N, M]
+    return retained + torch.matmul(w.transpose(1, 2), add)  # [B, N, H] @ [B, H, M]

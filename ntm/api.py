@@ -1,0 +1,46 @@
+"""``ntm.load``: a checkpoint or exported model, ready for inference."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import NamedTuple
+
+import torch
+
+from ntm.checkpoint import CheckpointError, load_checkpoint
+from ntm.model import NTM
+from ntm.tasks import Task, make_task
+from ntm.train_config import RunConfig
+
+
+class Loaded(NamedTuple):
+    """A ready model (eval mode, on ``device``), its task and the run's full configuration."""
+
+    model: NTM
+    task: Task
+    config: RunConfig
+
+
+def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> Loaded:
+    """Load a training checkpoint or an export directory (``DIR/model.pt``).
+
+    >>> model, task, config = ntm.load("export/")                    # doctest: +SKIP
+    >>> batch = task.sample_exact(4, 20, torch.Generator().manual_seed(0))
+    >>> bits = torch.sigmoid(model.forward_sequence(batch.inputs)[0]) > 0.5
+
+    Loading uses ``torch.load(weights_only=True)``: no code in the file is executed.
+    Raises CheckpointError (a ValueError) for a missing, corrupt or tampered file.
+    """
+    ckpt = load_checkpoint(path)
+    try:
+        config = RunConfig.from_dict(ckpt["config"])
+        task = make_task(config.task)
+        model_cfg = dataclasses.replace(
+            config.model, input_size=task.input_size, output_size=task.output_size
+        )
+        model = NTM(model_cfg)
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not match its config: {exc}") from None
+    return Loaded(model.to(device).eval(), task, config)

@@ -1,0 +1,91 @@
+"""Frozen configuration of the NTM model (the controller, memory and heads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+CONTROLLERS = ("lstm", "feedforward")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+MEMORY_INITS = ("constant", "learned", "random")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def from_mapping(cls: type, values: Mapping[str, Any], *, what: str) -> Any:
+    """Build dataclass ``cls`` from ``values``; an unknown key is an error listing the valid keys."""
+    valid = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; valid keys are {valid}.")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class NTMConfig:
+    """Shape and options of one NTM (Graves et al. 2014, section 3).
+
+    input_size, output_size: widths I and O of the task's vectors.
+    controller: ``lstm`` or ``feedforward``; controller_size units in each of controller_layers.
+    memory_n, memory_m: N locations of width M.
+    read_heads, write_heads: number of heads of each kind (>= 1 each).
+    shift_range: s, the shift weighting covers the 2s+1 offsets -s..s (s = 0 allowed; 2s+1 <= N).
+    memory_init: ``constant`` (1e-6 everywhere, Collier & Beel 2018), ``learned`` (a trained
+        N x M bias), or ``random`` (a fixed, untrained draw from N(0, 0.5^2 / (N + M))).
+    learn_bias: when True the initial read vectors and head weightings are trained parameters
+        ("bias learning"); when False they are fixed (read vectors 0, weightings one-hot at 0).
+    """
+
+    input_size: int = 9
+    output_size: int = 8
+    controller: str = "lstm"
+    controller_size: int = 100
+    controller_layers: int = 1
+    activation: str = "tanh"
+    memory_n: int = 128
+    memory_m: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
+    shift_range: int = 1
+    memory_init: str = "constant"
+    learn_bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "output_size", "controller_size", "controller_layers"):
+            value = getattr(self, name)
+            _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        _require(self.memory_n >= 1, f"memory_n (N) must be >= 1, but got memory_n={self.memory_n}.")
+        _require(self.memory_m >= 1, f"memory_m (M) must be >= 1, but got memory_m={self.memory_m}.")
+        for name in ("read_heads", "write_heads"):
+            value = getattr(self, name)
+            _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        _require(
+            self.shift_range >= 0,
+            f"shift_range must be >= 0, but got shift_range={self.shift_range}.",
+        )
+        _require(
+            2 * self.shift_range + 1 <= self.memory_n,
+            f"shift_range must satisfy 2*shift_range+1 <= memory_n ({self.memory_n}), "
+            f"but got shift_range={self.shift_range}.",
+        )
+        _require(
+            self.controller in CONTROLLERS,
+            f"controller must be one of {list(CONTROLLERS)}, but got controller={self.controller!r}.",
+        )
+        _require(
+            self.activation in ACTIVATIONS,
+            f"activation must be one of {list(ACTIVATIONS)}, but got activation={self.activation!r}.",
+        )
+        _require(
+            self.memory_init in MEMORY_INITS,
+            f"memory_init must be one of {list(MEMORY_INITS)}, "
+            f"but got memory_init={self.memory_init!r}.",
+        )
+
+    @property
+    def num_shifts(self) -> int:
+        """2s+1, the width of the shift weighting."""
+        return 2 * self.shift_range + 1

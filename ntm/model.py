@@ -1,0 +1,120 @@
+"""The NTM cell: controller, heads, memory, assembled as in Graves et al. 2014, figure 1.
+
+One time step t, with state (M_{t-1}, w_{t-1}, r_{t-1}, controller state):
+1. the controller reads [x_t, r_{t-1}] and emits out_t;
+2. one projection of out_t gives every head's key, beta, g, s, gamma (and erase, add);
+3. all heads (reads then writes) address M_{t-1} in one batched call;
+4. read heads read r_t from M_{t-1}; write heads erase and add, giving M_t;
+5. the output logits are y_t = W_o [out_t, r_t] + b_o (apply a sigmoid for probabilities).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ntm import addressing
+from ntm.config import NTMConfig
+from ntm.controller import Controller
+from ntm.heads import Heads
+from ntm.memory import InitialState
+
+
+class NTMState(NamedTuple):
+    """Immutable recurrent state.
+
+    memory: [B, N, M]; weights: [B, H, N] (R read heads, then W write heads);
+    reads: [B, R, M]; h, c: one [B, C] tensor per controller layer (c empty if feedforward).
+    """
+
+    memory: torch.Tensor
+    weights: torch.Tensor
+    reads: torch.Tensor
+    h: tuple[torch.Tensor, ...]
+    c: tuple[torch.Tensor, ...]
+
+
+class Trace(NamedTuple):
+    """What happened inside a sequence, for plots: weightings [T, B, H, N] and memory [T, B, N, M]."""
+
+    weights: torch.Tensor
+    memory: torch.Tensor
+
+
+class NTM(nn.Module):
+    """A batched Neural Turing Machine.
+
+    >>> model = NTM(NTMConfig(input_size=9, output_size=8))
+    >>> y, state = model(torch.zeros(4, 9), model.initial_state(4))
+    >>> y.shape
+    torch.Size([4, 8])
+    """
+
+    def __init__(self, config: NTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.controller = Controller(config)
+        self.heads = Heads(config)
+        self.init = InitialState(config)
+        reads = config.read_heads * config.memory_m
+        self.out = nn.Linear(config.controller_size + reads, config.output_size)
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> NTMState:
+        """State at t = 0 for ``batch`` sequences, on ``device`` (default: the parameters')."""
+        dev = torch.device(device) if device is not None else self.out.weight.device
+        init = self.init
+        h, c = self.controller.initial(batch, dev)
+        return NTMState(
+            memory=init.memory.to(dev).unsqueeze(0).expand(batch, -1, -1),  # [B, N, M]
+            weights=init.weights().to(dev).unsqueeze(0).expand(batch, -1, -1),  # [B, H, N]
+            reads=init.reads.to(dev).unsqueeze(0).expand(batch, -1, -1),  # [B, R, M]
+            h=h,
+            c=c,
+        )
+
+    def _step(self, x_proj: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState]:
+        """x_proj: [B, G] (the controller's input term) -> (features [B, C + R*M], state)."""
+        b = x_proj.shape[0]
+        reads_prev = state.reads.reshape(b, -1)  # [B, R*M]
+        out, h, c = self.controller.step(x_proj, reads_prev, state.h, state.c)
+        p = self.heads(out)
+        w = addressing.address(
+            state.memory, state.weights, p.key, p.beta, p.gate, p.shift, p.gamma
+        )  # [B, H, N]
+        r_heads = self.config.read_heads
+        reads = addressing.read(state.memory, w[:, :r_heads])  # [B, R, M]
+        memory = addressing.erase_and_write(state.memory, w[:, r_heads:], p.erase, p.add)
+        features = torch.cat([out, reads.reshape(b, -1)], dim=-1)  # [B, C + R*M]
+        return features, NTMState(memory, w, reads, h, c)
+
+    def forward(self, x: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState]:
+        """One time step. x: [B, I] -> (logits y: [B, O], next state)."""
+        features, state = self._step(self.controller.project_inputs(x), state)
+        return self.out(features), state
+
+    def forward_sequence(
+        self, inputs: torch.Tensor, state: NTMState | None = None, *, trace: bool = False
+    ) -> tuple[torch.Tensor, NTMState, Trace | None]:
+        """A whole sequence. inputs: [T, B, I] -> (logits [T, B, O], final state, trace).
+
+        The controller's input projection runs for all T steps at once, and so does the
+        output layer; only the recurrent part loops over time.
+        """
+        steps, batch = inputs.shape[0], inputs.shape[1]
+        if state is None:
+            state = self.initial_state(batch, inputs.device)
+        x_proj = self.controller.project_inputs(inputs)  # [T, B, G]
+        features: list[torch.Tensor] = []
+        weights: list[torch.Tensor] = []
+        memories: list[torch.Tensor] = []
+        for t in range(steps):
+            f, state = self._step(x_proj[t], state)
+            features.append(f)
+            if trace:
+                weights.append(state.weights.detach())
+                memories.append(state.memory.detach())
+        logits = self.out(torch.stack(features))  # [T, B, O]
+        recorded = Trace(torch.stack(weights), torch.stack(memories)) if trace else None
+        return logits, state, recorded

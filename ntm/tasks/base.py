@@ -1,0 +1,139 @@
+"""The task protocol shared by the five tasks of Graves et al. 2014, section 4.
+
+A task generates batches on the fly from a seeded ``torch.Generator``. Every batch is
+time-major and padded: sequences of different lengths share one batch, padded steps have
+all-zero inputs and ``mask == 0`` so they change neither the loss nor the metrics.
+
+Difficulty is an integer *level* (1 = easiest). Curricula raise it; the task maps a level
+to its generator's ranges (copy: lengths 1..level; repeat copy: length and repeats;
+associative recall: item count; ...). ``sample_exact`` draws at one exact size for
+evaluation (``python -m ntm.evaluate --lengths 10,20,50,100``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One padded, time-major batch.
+
+    inputs:  [T, B, I] float32, what the NTM reads at each step.
+    targets: [T, B, O] float32 in [0, 1], what it should emit (zero where mask is 0).
+    mask:    [T, B] float32, 1.0 at the output steps that count toward loss and bit errors.
+    lengths: [B] int64, the unpadded number of time steps of each sequence.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            self.inputs.to(device),
+            self.targets.to(device),
+            self.mask.to(device),
+            self.lengths.to(device),
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.inputs.shape[1])
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the trainer, curricula and evaluation need from a task."""
+
+    name: str
+    input_size: int  # I
+    output_size: int  # O
+    max_level: int  # the target difficulty (e.g. 20 for copy 1-20)
+
+    def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
+        """A batch at difficulty ``level`` (1..max_level; above max_level is allowed for
+        generalisation tests), sizes drawn from the level's ranges with ``generator``."""
+        ...
+
+    def sample_exact(self, batch_size: int, size: int, generator: torch.Generator) -> Batch:
+        """A batch where every sequence has exactly ``size`` (length, items, ...)."""
+        ...
+
+    def describe_level(self, level: int) -> str:
+        """Human-readable ranges of a level, e.g. ``'length 1-10'``."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the task implementations (not part of the protocol).
+# ---------------------------------------------------------------------------------------------
+
+
+class TaskFields:
+    """Declares the protocol's data members as plain instance attributes.
+
+    Each task is a frozen dataclass of its parameters that inherits from this class and sets
+    ``name``, ``input_size``, ``output_size`` and ``max_level`` once in ``__post_init__`` with
+    ``_set_task_fields``. Declaring them here (not as frozen dataclass fields) keeps them out of
+    ``repr``/``==`` and lets mypy match them against ``Task``'s instance variables.
+    """
+
+    name: str
+    input_size: int
+    output_size: int
+    max_level: int
+
+    def _set_task_fields(
+        self, *, name: str, input_size: int, output_size: int, max_level: int
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "input_size", input_size)
+        object.__setattr__(self, "output_size", output_size)
+        object.__setattr__(self, "max_level", max_level)
+
+
+def check_int(field: str, value: object, minimum: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{field} must be an int >= {minimum}, but got {field}={value!r}.")
+
+
+def check_range(low_field: str, low: int, high_field: str, high: int) -> None:
+    """Raise ``ValueError`` unless ``low <= high`` (both already checked to be ints)."""
+    if low > high:
+        raise ValueError(
+            f"{low_field} must be <= {high_field}, but got {low_field}={low} and "
+            f"{high_field}={high}."
+        )
+
+
+def uniform_ints(low: int, high: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """[B] int64 drawn uniformly from the inclusive range ``low..high``."""
+    return torch.randint(low, high + 1, (batch_size,), generator=generator, device=generator.device)
+
+
+def random_bits(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """float32 tensor of independent Bernoulli(0.5) bits (0.0 or 1.0)."""
+    bits = torch.randint(0, 2, shape, generator=generator, device=generator.device)
+    return bits.to(torch.float32)
+
+
+def time_steps(num_steps: int, device: torch.device) -> torch.Tensor:
+    """[T, 1] int64 step indices 0..T-1, to broadcast against per-sequence [1, B] values."""
+    return torch.arange(num_steps, device=device).unsqueeze(1)
+
+
+def gather_steps(source: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Pick time steps of ``source`` per sequence: ``out[t, b] = source[index[t, b], b]``.
+
+    source: [S, B, W]; index: [T, B] int64 (any value where invalid); valid: [T, B] bool.
+    Returns [T, B, W] float32, all zero where ``valid`` is False.
+    """
+    safe = torch.where(valid, index, 0).clamp(0, source.shape[0] - 1)  # [T, B]
+    picked = source.gather(0, safe.unsqueeze(-1).expand(-1, -1, source.shape[-1]))  # [T, B, W]
+    return picked * valid.unsqueeze(-1).to(source.dtype)

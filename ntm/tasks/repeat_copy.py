@@ -1,0 +1,135 @@
+"""Repeat copy (Graves et al. 2014, section 4.2): write a sequence back ``r`` times, then stop.
+
+Format, for one sequence of ``n`` vectors repeated ``r`` times (``W = bits``):
+
+- ``inputs`` ``[T, B, W + 2]`` with ``T = n(r + 1) + 2``. Channels ``0..W-1`` are the bits,
+  channel ``W`` is the delimiter, channel ``W+1`` is the repeat count.
+  Steps ``0..n-1``: the ``n`` random vectors (Bernoulli(0.5) bits), channels ``W, W+1`` zero.
+  Step ``n``: delimiter = 1 and repeat channel = ``r / max_repeats`` (the normalised repeat
+  count, in ``(0, 1]`` for ``r <= max_repeats``), bit channels 0.
+  Steps ``n+1..T-1``: all zero.
+- ``targets`` ``[T, B, W + 1]``. Channel ``W`` is the end-of-output marker.
+  Steps ``n+1..n+nr``: the sequence repeated ``r`` times (step ``n+1+j`` holds vector
+  ``j mod n``), marker 0. Step ``n+nr+1`` (the last step): marker = 1, bit channels 0.
+- ``mask`` ``[T, B]``: 1 on the whole output phase, steps ``n+1..n+nr+1`` (``nr + 1`` scored
+  steps, the marker step included).
+- ``lengths`` ``[B]``: ``n(r + 1) + 2``; padding at the end has zero inputs, targets and mask.
+
+Levels: ``max_level = max(max_length, max_repeats)``; level ``L`` raises both knobs together,
+drawing ``n`` uniformly from ``[min_length, max(min_length, ceil(L * max_length / max_level))]``
+and ``r`` uniformly from ``[min_repeats, max(min_repeats, ceil(L * max_repeats / max_level))]``.
+``sample_exact(size)`` fixes ``n = size`` and ``r = max_repeats`` (or the keyword ``repeats``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ntm.tasks.base import (
+    Batch,
+    TaskFields,
+    check_int,
+    check_range,
+    gather_steps,
+    random_bits,
+    time_steps,
+    uniform_ints,
+)
+
+
+@dataclass(frozen=True)
+class RepeatCopyTask(TaskFields):
+    """Repeat-copy task; see the module docstring for the exact batch layout.
+
+    Example:
+        >>> task = RepeatCopyTask(bits=8, max_length=10, max_repeats=10)
+        >>> batch = task.sample_exact(2, size=3, generator=torch.Generator().manual_seed(0))
+        >>> tuple(batch.inputs.shape), int(batch.mask.sum())
+        ((35, 2, 10), 62)
+    """
+
+    bits: int = 8
+    min_length: int = 1
+    max_length: int = 10
+    min_repeats: int = 1
+    max_repeats: int = 10
+
+    def __post_init__(self) -> None:
+        check_int("bits", self.bits, 1)
+        check_int("min_length", self.min_length, 1)
+        check_int("max_length", self.max_length, 1)
+        check_range("min_length", self.min_length, "max_length", self.max_length)
+        check_int("min_repeats", self.min_repeats, 1)
+        check_int("max_repeats", self.max_repeats, 1)
+        check_range("min_repeats", self.min_repeats, "max_repeats", self.max_repeats)
+        self._set_task_fields(
+            name="repeat_copy",
+            input_size=self.bits + 2,
+            output_size=self.bits + 1,
+            max_level=max(self.max_length, self.max_repeats),
+        )
+
+    def _level_highs(self, level: int) -> tuple[int, int]:
+        """The largest length and repeat count at ``level`` (ceil of the proportional value)."""
+        check_int("level", level, 1)
+        length = -(-level * self.max_length // self.max_level)
+        repeats = -(-level * self.max_repeats // self.max_level)
+        return max(length, self.min_length), max(repeats, self.min_repeats)
+
+    def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
+        check_int("batch_size", batch_size, 1)
+        length_high, repeats_high = self._level_highs(level)
+        n = uniform_ints(self.min_length, length_high, batch_size, generator)
+        r = uniform_ints(self.min_repeats, repeats_high, batch_size, generator)
+        return self._build(n, r, generator)
+
+    def sample_exact(
+        self,
+        batch_size: int,
+        size: int,
+        generator: torch.Generator,
+        *,
+        repeats: int | None = None,
+    ) -> Batch:
+        """Every sequence has length ``size`` and ``repeats`` (default ``max_repeats``) copies."""
+        check_int("batch_size", batch_size, 1)
+        check_int("size", size, 1)
+        repeats = self.max_repeats if repeats is None else repeats
+        check_int("repeats", repeats, 1)
+        n = torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
+        return self._build(n, torch.full_like(n, repeats), generator)
+
+    def describe_level(self, level: int) -> str:
+        length_high, repeats_high = self._level_highs(level)
+        return f"length {self.min_length}-{length_high}, repeats {self.min_repeats}-{repeats_high}"
+
+    def _build(self, n: torch.Tensor, r: torch.Tensor, generator: torch.Generator) -> Batch:
+        """n, r: [B] int64 lengths and repeat counts -> padded batch."""
+        batch_size, n_max = n.shape[0], int(n.max())
+        lengths = n * (r + 1) + 2  # [B]
+        vectors = random_bits((n_max, batch_size, self.bits), generator)  # [N, B, W]
+        t = time_steps(int(lengths.max()), n.device)  # [T, 1]
+        n_, r_ = n.unsqueeze(0), r.unsqueeze(0)  # [1, B]
+        delimiter = (t == n_).to(torch.float32)  # [T, B]
+        out_start, out_end = n_ + 1, n_ + 1 + n_ * r_  # [1, B]; marker step is out_end
+        copying = (t >= out_start) & (t < out_end)  # [T, B]
+        marker = t == out_end  # [T, B]
+        inputs = torch.cat(
+            [
+                gather_steps(vectors, t.expand(-1, batch_size), t < n_),  # [T, B, W]
+                delimiter.unsqueeze(-1),  # [T, B, 1]
+                (delimiter * r_ / self.max_repeats).unsqueeze(-1),  # [T, B, 1] repeat count
+            ],
+            dim=-1,
+        )
+        targets = torch.cat(
+            [
+                gather_steps(vectors, (t - out_start) % n_, copying),  # [T, B, W]
+                marker.unsqueeze(-1).to(torch.float32),  # [T, B, 1] end marker
+            ],
+            dim=-1,
+        )
+        mask = (copying | marker).to(torch.float32)
+        return Batch(inputs, targets, mask, lengths)

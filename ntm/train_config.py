@@ -1,0 +1,93 @@
+"""The frozen configuration of one training run: task, model, curriculum and optimisation."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from curricula import CurriculumConfig
+from ntm.config import NTMConfig, from_mapping
+from ntm.tasks import TaskConfig
+
+OPTIMIZERS = ("rmsprop", "adam")
+CLIPS = ("norm", "value", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and run-length settings.
+
+    optimizer: ``rmsprop`` (paper: lr 1e-4, momentum 0.9) or ``adam``.
+    clip: ``norm`` (clip the global gradient norm to clip_value), ``value`` (clamp every
+        gradient element to +-clip_value) or ``none``.
+    steps / max_seconds: stop after whichever comes first (0 = no limit on that one).
+    stop_bit_errors: stop early once the evaluation at the target level is below this
+        (None = never stop early).
+    inject_nan_at_step: fault injection for tests and demos: at that step the loss is
+        multiplied by NaN before backward, so the gradients turn non-finite for real.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    momentum: float = 0.9
+    batch_size: int = 8
+    clip: str = "norm"
+    clip_value: float = 10.0
+    steps: int = 2000
+    max_seconds: float = 0.0
+    report_every: int = 50
+    eval_every: int = 200
+    eval_batch: int = 64
+    stop_bit_errors: float | None = None
+    seed: int = 0
+    threads: int = 1
+    device: str = "cpu"
+    inject_nan_at_step: int | None = None
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ValueError(msg)
+
+        need(self.optimizer in OPTIMIZERS,
+             f"optimizer must be one of {list(OPTIMIZERS)}, but got optimizer={self.optimizer!r}.")
+        need(self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}.")
+        need(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
+        need(0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}.")
+        need(self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}.")
+        for name in ("batch_size", "report_every", "eval_every", "eval_batch", "threads"):
+            value = getattr(self, name)
+            need(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        need(self.steps >= 0, f"steps must be >= 0, but got steps={self.steps}.")
+        need(self.max_seconds >= 0, f"max_seconds must be >= 0, but got max_seconds={self.max_seconds}.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; built once at the entry point and passed down."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: NTMConfig = field(default_factory=NTMConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (the form stored in checkpoints and logged as params)."""
+        out = dataclasses.asdict(self)
+        out["task"]["params"] = dict(self.task.params)
+        out["curriculum"]["params"] = dict(self.curriculum.params)
+        return out
+
+    @staticmethod
+    def from_dict(values: Mapping[str, Any]) -> RunConfig:
+        valid = {"task", "model", "curriculum", "train"}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown run config key(s) {unknown}; valid keys are {sorted(valid)}.")
+        return RunConfig(
+            task=from_mapping(TaskConfig, values.get("task", {}), what="task"),
+            model=from_mapping(NTMConfig, values.get("model", {}), what="model"),
+            curriculum=from_mapping(CurriculumConfig, values.get("curriculum", {}), what="curriculum"),
+            train=from_mapping(TrainConfig, values.get("train", {}), what="train"),
+        )

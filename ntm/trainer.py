@@ -1,0 +1,223 @@
+"""One straight training loop: sample, forward, masked loss, backward, check, clip, step, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from curricula import make_scheduler
+from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
+from ntm.events import NonFiniteError
+from ntm.metrics import LN2, bit_errors, sequence_cost_nats
+from ntm.model import NTM
+from ntm.tasks import Batch, Task, make_task
+from ntm.train_config import RunConfig
+
+_EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
+
+
+def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
+    """Fill in what the task decides: model input/output widths and the curriculum target."""
+    task = make_task(config.task)
+    model = dataclasses.replace(
+        config.model, input_size=task.input_size, output_size=task.output_size
+    )
+    start = min(config.curriculum.start_level, task.max_level)
+    curriculum = dataclasses.replace(
+        config.curriculum, start_level=start, target_level=task.max_level
+    )
+    return dataclasses.replace(config, model=model, curriculum=curriculum), task
+
+
+@dataclass(frozen=True)
+class Report:
+    """Metrics since the previous report. Costs are bits per sequence."""
+
+    step: int
+    sequences: int
+    level: int
+    loss: float
+    bit_errors: float
+    grad_norm: float
+    seq_per_sec: float
+    elapsed: float
+    eval_loss: float | None = None
+    eval_bit_errors: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+class Trainer:
+    """Owns model, optimizer, curriculum and RNGs of one run; ``run()`` trains it."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config, self.task = resolve(config)
+        cfg = self.config.train
+        torch.set_num_threads(cfg.threads)
+        self.device = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.model = NTM(self.config.model).to(self.device)
+        params = self.model.parameters()
+        if cfg.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        else:
+            self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum)
+        self.scheduler = make_scheduler(self.config.curriculum)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed)
+        self.level_rng = random.Random(cfg.seed)
+        self.step = 0
+        self.sequences = 0
+        self.elapsed = 0.0
+        self.history: list[dict[str, Any]] = []
+        self._names = [n for n, _ in self.model.named_parameters()]
+
+    # -- one step ---------------------------------------------------------------------------
+    def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
+        logits, _, _ = self.model.forward_sequence(batch.inputs)
+        cost = sequence_cost_nats(logits, batch.targets, batch.mask)  # [B]
+        return cost.mean(), bit_errors(logits.detach(), batch.targets, batch.mask)
+
+    def train_step(self, level: int) -> tuple[float, float, float]:
+        """One optimizer step at ``level``; returns (bits/seq, bit errors/seq, grad norm)."""
+        cfg = self.config.train
+        batch = self.task.sample(cfg.batch_size, level, self.data_rng).to(self.device)
+        loss, errors = self.batch_loss(batch)
+        if cfg.inject_nan_at_step is not None and self.step + 1 == cfg.inject_nan_at_step:
+            loss = loss * float("nan")  # documented fault injection: real NaN gradients
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if cfg.clip == "norm":
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_value)
+        else:
+            norm = torch.nn.utils.get_total_norm(grads)
+        loss_value, norm_value = float(loss.detach()), float(norm)
+        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+            raise NonFiniteError(step=self.step + 1, level=level, loss=loss_value,
+                                 parameters=self._nonfinite_parameters())
+        if cfg.clip == "value":
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
+        self.optimizer.step()
+        self.step += 1
+        self.sequences += batch.batch_size
+        bits = loss_value / LN2
+        self.scheduler.record_batch(level, bits)
+        return bits, float(errors.mean()), norm_value
+
+    def _nonfinite_parameters(self) -> list[str]:
+        return [name for name, p in self.model.named_parameters()
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+
+    # -- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, *, level: int | None = None, size: int | None = None,
+                 batch_size: int | None = None, seed: int | None = None) -> dict[str, float]:
+        """Bits and bit errors per sequence on a fixed seeded batch at a level or exact size."""
+        gen = torch.Generator().manual_seed(
+            self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed)
+        n = batch_size or self.config.train.eval_batch
+        if size is not None:
+            batch = self.task.sample_exact(n, size, gen)
+        else:
+            batch = self.task.sample(n, level or self.task.max_level, gen)
+        batch = batch.to(self.device)
+        logits, _, _ = self.model.forward_sequence(batch.inputs)
+        cost = sequence_cost_nats(logits, batch.targets, batch.mask)
+        errors = bit_errors(logits, batch.targets, batch.mask)
+        return {"loss": float(cost.mean()) / LN2, "bit_errors": float(errors.mean())}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
+        """Train until ``steps``, ``max_seconds`` or ``stop_bit_errors``; returns the history.
+
+        ``on_report`` is called after every report; returning True stops training.
+        NonFiniteError propagates at the step where it happens.
+        """
+        cfg = self.config.train
+        window: list[tuple[float, float, float]] = []
+        mark_time, mark_seqs = time.perf_counter(), self.sequences
+        while (cfg.steps == 0 or self.step < cfg.steps) and not self._out_of_time(mark_time):
+            level = self.scheduler.next_level(self.level_rng)
+            window.append(self.train_step(level))
+            if self.step % cfg.report_every and not self._last_step():
+                continue
+            now = time.perf_counter()
+            report = self._report(window, now - mark_time, self.sequences - mark_seqs)
+            self.elapsed += now - mark_time
+            mark_time, mark_seqs, window = now, self.sequences, []
+            self.history.append(report.to_dict())
+            stop = on_report(report) if on_report is not None else False
+            solved = (cfg.stop_bit_errors is not None and report.eval_bit_errors is not None
+                      and self.scheduler.at_target and report.eval_bit_errors < cfg.stop_bit_errors)
+            if stop or solved:
+                break
+        return self.history
+
+    def _last_step(self) -> bool:
+        return self.config.train.steps > 0 and self.step >= self.config.train.steps
+
+    def _out_of_time(self, mark: float) -> bool:
+        limit = self.config.train.max_seconds
+        return limit > 0 and self.elapsed + time.perf_counter() - mark >= limit
+
+    def _report(self, window: list[tuple[float, float, float]], seconds: float,
+                seqs: int) -> Report:
+        cfg = self.config.train
+        n = len(window)
+        loss = sum(w[0] for w in window) / n
+        errors = sum(w[1] for w in window) / n
+        decision = self.scheduler.observe(
+            self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)})
+        evaluation: dict[str, float] = {}
+        if self.step % cfg.eval_every < cfg.report_every or self._last_step():
+            evaluation = self.evaluate()
+        return Report(
+            step=self.step, sequences=self.sequences, level=decision.level, loss=loss,
+            bit_errors=errors, grad_norm=max(w[2] for w in window),
+            seq_per_sec=seqs / max(seconds, 1e-9), elapsed=self.elapsed + seconds,
+            eval_loss=evaluation.get("loss"), eval_bit_errors=evaluation.get("bit_errors"))
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "config": self.config.to_dict(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "rng": {"data": self.data_rng.get_state(), "level": list(self.level_rng.getstate()[1]),
+                    "level_version": self.level_rng.getstate()[0],
+                    "torch": torch.get_rng_state()},
+            "step": self.step, "sequences": self.sequences, "elapsed": self.elapsed,
+            "curriculum": self.scheduler.state_dict(), "history": self.history,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        return save_atomic(self.state_dict(), path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **train_overrides: Any) -> Trainer:
+        """Resume a run exactly where its checkpoint left it (optionally extending ``steps``...)."""
+        ckpt = load_checkpoint(path)
+        config = RunConfig.from_dict(ckpt["config"])
+        if train_overrides:
+            config = dataclasses.replace(
+                config, train=dataclasses.replace(config.train, **train_overrides))
+        trainer = cls(config)
+        trainer.model.load_state_dict(ckpt["model"])
+        trainer.optimizer.load_state_dict(ckpt["optimizer"])
+        rng = ckpt["rng"]
+        trainer.data_rng.set_state(rng["data"])
+        trainer.level_rng.setstate((rng["level_version"], tuple(rng["level"]), None))
+        torch.set_rng_state(rng["torch"])
+        trainer.step, trainer.sequences = ckpt["step"], ckpt["sequences"]
+        trainer.elapsed = ckpt["elapsed"]
+        trainer.scheduler.load_state_dict(ckpt["curriculum"])
+        trainer.history = list(ckpt["history"])
+        return trainer
