@@ -108,5 +108,6 @@ def erase_and_write(
     -> new memory [B, N, M]: M * prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T.
     """
     keep = 1.0 - w.unsqueeze(-1) * erase.unsqueeze(-2)  # [B, H, N, M]
-    retained = memory * keep.prod(dim=1)  # [B, N, M]
+    # One writer needs no product (prod over a size-1 dim is slow, forward and backward).
+    retained = memory * (keep[:, 0] if keep.shape[1] == 1 else keep.prod(dim=1))  # [B, N, M]
     return retained + torch.matmul(w.transpose(1, 2), add)  # [B, N, H] @ [B, H, M]

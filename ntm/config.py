@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 CONTROLLERS = ("lstm", "feedforward")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -57,8 +58,12 @@ class NTMConfig:
         for name in ("input_size", "output_size", "controller_size", "controller_layers"):
             value = getattr(self, name)
             _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
-        _require(self.memory_n >= 1, f"memory_n (N) must be >= 1, but got memory_n={self.memory_n}.")
-        _require(self.memory_m >= 1, f"memory_m (M) must be >= 1, but got memory_m={self.memory_m}.")
+        _require(
+            self.memory_n >= 1, f"memory_n (N) must be >= 1, but got memory_n={self.memory_n}."
+        )
+        _require(
+            self.memory_m >= 1, f"memory_m (M) must be >= 1, but got memory_m={self.memory_m}."
+        )
         for name in ("read_heads", "write_heads"):
             value = getattr(self, name)
             _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")

@@ -29,15 +29,18 @@ def parse_sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise UsageError(f"--lengths must be comma-separated integers >= 1, but got {text!r}.") from None
+        raise UsageError(
+            f"--lengths must be comma-separated integers >= 1, but got {text!r}."
+        ) from None
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--lengths must be comma-separated integers >= 1, but got {text!r}.")
     return sizes
 
 
 @torch.no_grad()
-def evaluate_sizes(model: NTM, task: Task, sizes: list[int], *, batch_size: int = 64,
-                   seed: int = 0) -> list[dict[str, float]]:
+def evaluate_sizes(
+    model: NTM, task: Task, sizes: list[int], *, batch_size: int = 64, seed: int = 0
+) -> list[dict[str, float]]:
     """Bits and bit errors per sequence at each exact size, on seeded batches."""
     rows = []
     device = next(model.parameters()).device
@@ -47,8 +50,9 @@ def evaluate_sizes(model: NTM, task: Task, sizes: list[int], *, batch_size: int 
         logits, _, _ = model.forward_sequence(batch.inputs)
         cost = sequence_cost_nats(logits, batch.targets, batch.mask) / LN2
         errors = bit_errors(logits, batch.targets, batch.mask)
-        rows.append({"size": size, "cost_bits": float(cost.mean()),
-                     "bit_errors": float(errors.mean())})
+        rows.append(
+            {"size": size, "cost_bits": float(cost.mean()), "bit_errors": float(errors.mean())}
+        )
     return rows
 
 

@@ -22,5 +22,9 @@ class NonFiniteError(RuntimeError):
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {"step": self.step, "level": self.level, "loss": self.loss,
-                "parameters": list(self.parameters)}
+        return {
+            "step": self.step,
+            "level": self.level,
+            "loss": self.loss,
+            "parameters": list(self.parameters),
+        }

@@ -57,4 +57,4 @@ class InitialState(nn.Module):
         """w_0: [H, N]."""
         if self.learn_bias:
             return torch.softmax(self.weight_logits, dim=-1)
-        return self.fixed_weights  # type: ignore[no-any-return]
+        return self.get_buffer("fixed_weights")

@@ -10,7 +10,9 @@ from torch.nn import functional as F
 LN2 = math.log(2.0)
 
 
-def sequence_cost_nats(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def sequence_cost_nats(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Binary cross-entropy summed over each sequence's scored steps and bits.
 
     logits, targets: [T, B, O]; mask: [T, B] -> [B] nats per sequence. Padded steps

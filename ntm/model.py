@@ -102,15 +102,16 @@ class NTM(nn.Module):
         The controller's input projection runs for all T steps at once, and so does the
         output layer; only the recurrent part loops over time.
         """
-        steps, batch = inputs.shape[0], inputs.shape[1]
+        batch = inputs.shape[1]
         if state is None:
             state = self.initial_state(batch, inputs.device)
         x_proj = self.controller.project_inputs(inputs)  # [T, B, G]
         features: list[torch.Tensor] = []
         weights: list[torch.Tensor] = []
         memories: list[torch.Tensor] = []
-        for t in range(steps):
-            f, state = self._step(x_proj[t], state)
+        # unbind, not x_proj[t]: its backward is one stack, not T full-size zero fills.
+        for x_t in x_proj.unbind(0):  # T tensors [B, G]
+            f, state = self._step(x_t, state)
             features.append(f)
             if trace:
                 weights.append(state.weights.detach())

@@ -29,32 +29,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d_model, d_train = NTMConfig(), TrainConfig()
     g = p.add_argument_group("task")
-    g.add_argument("--task", default="copy",
-                   help="copy | repeat_copy | associative_recall | ngrams | priority_sort")
-    g.add_argument("--task-param", action="append", metavar="KEY=VALUE",
-                   help="task parameter, e.g. max_length=20 (repeatable)")
+    g.add_argument(
+        "--task",
+        default="copy",
+        help="copy | repeat_copy | associative_recall | ngrams | priority_sort",
+    )
+    g.add_argument(
+        "--task-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="task parameter, e.g. max_length=20 (repeatable)",
+    )
     g = p.add_argument_group("model")
     g.add_argument("--controller", default=d_model.controller, help="lstm | feedforward")
     g.add_argument("--controller-size", type=int, default=d_model.controller_size)
     g.add_argument("--controller-layers", type=int, default=d_model.controller_layers)
-    g.add_argument("--activation", default=d_model.activation, help="feedforward: relu|tanh|sigmoid")
+    g.add_argument(
+        "--activation", default=d_model.activation, help="feedforward: relu|tanh|sigmoid"
+    )
     g.add_argument("--memory-n", type=int, default=d_model.memory_n, help="N memory locations")
     g.add_argument("--memory-m", type=int, default=d_model.memory_m, help="M, location width")
     g.add_argument("--read-heads", type=int, default=d_model.read_heads)
     g.add_argument("--write-heads", type=int, default=d_model.write_heads)
     g.add_argument("--shift-range", type=int, default=d_model.shift_range, help="s: offsets -s..s")
     g.add_argument("--memory-init", default=d_model.memory_init, help="constant | learned | random")
-    g.add_argument("--learn-bias", action=argparse.BooleanOptionalAction, default=d_model.learn_bias,
-                   help="learn the initial read vectors and head weightings")
+    g.add_argument(
+        "--learn-bias",
+        action=argparse.BooleanOptionalAction,
+        default=d_model.learn_bias,
+        help="learn the initial read vectors and head weightings",
+    )
     g = p.add_argument_group("curriculum")
-    g.add_argument("--curriculum", default="none",
-                   help="none | plateau | staged | mixed | learning_progress")
+    g.add_argument(
+        "--curriculum", default="none", help="none | plateau | staged | mixed | learning_progress"
+    )
     g.add_argument("--start-level", type=int, default=1)
     g.add_argument("--patience", type=int, help="plateau/mixed: reports without improvement")
     g.add_argument("--min-delta", type=float, help="plateau/mixed: improvement that counts")
     g.add_argument("--mastery-threshold", type=float, help="raise when bit errors/seq fall below")
-    g.add_argument("--curriculum-param", action="append", metavar="KEY=VALUE",
-                   help="any other scheduler parameter (repeatable)")
+    g.add_argument(
+        "--curriculum-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other scheduler parameter (repeatable)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", default=d_train.optimizer, help="adam | rmsprop")
     g.add_argument("--lr", type=float, default=d_train.lr)
@@ -67,15 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-seconds", type=float, default=0.0, help="0 = no time limit")
     g.add_argument("--report-every", type=int, default=d_train.report_every)
     g.add_argument("--eval-every", type=int, default=d_train.eval_every)
-    g.add_argument("--stop-bit-errors", type=float, help="stop once eval bit errors/seq at the "
-                   "target level fall below this")
+    g.add_argument(
+        "--stop-bit-errors",
+        type=float,
+        help="stop once eval bit errors/seq at the target level fall below this",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1, help="torch threads")
     g.add_argument("--device", default="cpu")
     g.add_argument("--checkpoint", type=Path, help="checkpoint file to write")
     g.add_argument("--checkpoint-every", type=int, default=10, help="in reports")
-    g.add_argument("--resume", type=Path, help="resume from this checkpoint (other options ignored "
-                   "except --steps/--max-seconds)")
+    g.add_argument(
+        "--resume",
+        type=Path,
+        help="resume from this checkpoint (other options ignored except --steps/--max-seconds)",
+    )
     g.add_argument("--inject-nan-at-step", type=int, help="fault injection: NaN loss at this step")
     g.add_argument("--json", action="store_true", help="print reports as JSON lines")
     return p
@@ -88,24 +112,50 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
             curriculum_params[name] = getattr(a, name)
     task = TaskConfig(name=a.task, params=parse_key_values(a.task_param, flag="--task-param"))
     model = NTMConfig(
-        controller=a.controller, controller_size=a.controller_size,
-        controller_layers=a.controller_layers, activation=a.activation, memory_n=a.memory_n,
-        memory_m=a.memory_m, read_heads=a.read_heads, write_heads=a.write_heads,
-        shift_range=a.shift_range, memory_init=a.memory_init, learn_bias=a.learn_bias)
-    curriculum = CurriculumConfig(name=a.curriculum, start_level=a.start_level,
-                                  target_level=max(a.start_level, 1), params=curriculum_params)
+        controller=a.controller,
+        controller_size=a.controller_size,
+        controller_layers=a.controller_layers,
+        activation=a.activation,
+        memory_n=a.memory_n,
+        memory_m=a.memory_m,
+        read_heads=a.read_heads,
+        write_heads=a.write_heads,
+        shift_range=a.shift_range,
+        memory_init=a.memory_init,
+        learn_bias=a.learn_bias,
+    )
+    curriculum = CurriculumConfig(
+        name=a.curriculum,
+        start_level=a.start_level,
+        target_level=max(a.start_level, 1),
+        params=curriculum_params,
+    )
     train = TrainConfig(
-        optimizer=a.optimizer, lr=a.lr, momentum=a.momentum, batch_size=a.batch_size,
-        clip=a.clip, clip_value=a.clip_value, steps=a.steps, max_seconds=a.max_seconds,
-        report_every=a.report_every, eval_every=a.eval_every, stop_bit_errors=a.stop_bit_errors,
-        seed=a.seed, threads=a.threads, device=a.device, inject_nan_at_step=a.inject_nan_at_step)
+        optimizer=a.optimizer,
+        lr=a.lr,
+        momentum=a.momentum,
+        batch_size=a.batch_size,
+        clip=a.clip,
+        clip_value=a.clip_value,
+        steps=a.steps,
+        max_seconds=a.max_seconds,
+        report_every=a.report_every,
+        eval_every=a.eval_every,
+        stop_bit_errors=a.stop_bit_errors,
+        seed=a.seed,
+        threads=a.threads,
+        device=a.device,
+        inject_nan_at_step=a.inject_nan_at_step,
+    )
     return RunConfig(task=task, model=model, curriculum=curriculum, train=train)
 
 
 def format_report(r: Report) -> str:
-    line = (f"step {r.step:6d}  seqs {r.sequences:8d}  level {r.level:3d}  "
-            f"cost {r.loss:8.3f} bits/seq  errors {r.bit_errors:7.3f} bits/seq  "
-            f"|g| {r.grad_norm:7.3f}  {r.seq_per_sec:7.1f} seq/s")
+    line = (
+        f"step {r.step:6d}  seqs {r.sequences:8d}  level {r.level:3d}  "
+        f"cost {r.loss:8.3f} bits/seq  errors {r.bit_errors:7.3f} bits/seq  "
+        f"|g| {r.grad_norm:7.3f}  {r.seq_per_sec:7.1f} seq/s"
+    )
     if r.eval_bit_errors is not None:
         line += f"  eval errors {r.eval_bit_errors:.3f}"
     return line
@@ -114,12 +164,15 @@ def format_report(r: Report) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume is not None:
-        trainer = Trainer.from_checkpoint(args.resume, steps=args.steps,
-                                          max_seconds=args.max_seconds)
+        trainer = Trainer.from_checkpoint(
+            args.resume, steps=args.steps, max_seconds=args.max_seconds
+        )
     else:
         trainer = Trainer(config_from_args(args))
     if args.checkpoint is not None and args.checkpoint.is_dir():
-        raise UsageError(f"--checkpoint must be a file path, but got a directory: {args.checkpoint}")
+        raise UsageError(
+            f"--checkpoint must be a file path, but got a directory: {args.checkpoint}"
+        )
 
     def on_report(report: Report) -> bool:
         print(json.dumps(report.to_dict()) if args.json else format_report(report), flush=True)
@@ -136,8 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint is not None and trainer.step > 0:
             trainer.save(args.checkpoint)
     final = trainer.evaluate()
-    print(json.dumps({"final_eval": final, "level": trainer.scheduler.level,
-                      "steps": trainer.step, "sequences": trainer.sequences}))
+    print(
+        json.dumps(
+            {
+                "final_eval": final,
+                "level": trainer.scheduler.level,
+                "steps": trainer.step,
+                "sequences": trainer.sequences,
+            }
+        )
+    )
     return 0
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
+from ntm.fast import ENGINES
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -26,6 +28,8 @@ class TrainConfig:
         (None = never stop early).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
         multiplied by NaN before backward, so the gradients turn non-finite for real.
+    engine: how the training forward/backward runs (``ntm.fast``): ``auto`` (the fastest
+        safe engine for the device), ``eager``, ``manual`` or ``compiled``.
     """
 
     optimizer: str = "adam"
@@ -44,23 +48,35 @@ class TrainConfig:
     threads: int = 1
     device: str = "cpu"
     inject_nan_at_step: int | None = None
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ValueError(msg)
 
-        need(self.optimizer in OPTIMIZERS,
-             f"optimizer must be one of {list(OPTIMIZERS)}, but got optimizer={self.optimizer!r}.")
+        need(
+            self.optimizer in OPTIMIZERS,
+            f"optimizer must be one of {list(OPTIMIZERS)}, but got optimizer={self.optimizer!r}.",
+        )
         need(self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}.")
+        need(
+            self.engine in ENGINES,
+            f"engine must be one of {list(ENGINES)}, but got engine={self.engine!r}.",
+        )
         need(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
-        need(0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}.")
+        need(
+            0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}."
+        )
         need(self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}.")
         for name in ("batch_size", "report_every", "eval_every", "eval_batch", "threads"):
             value = getattr(self, name)
             need(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
         need(self.steps >= 0, f"steps must be >= 0, but got steps={self.steps}.")
-        need(self.max_seconds >= 0, f"max_seconds must be >= 0, but got max_seconds={self.max_seconds}.")
+        need(
+            self.max_seconds >= 0,
+            f"max_seconds must be >= 0, but got max_seconds={self.max_seconds}.",
+        )
 
 
 @dataclass(frozen=True)
@@ -84,10 +100,14 @@ class RunConfig:
         valid = {"task", "model", "curriculum", "train"}
         unknown = sorted(set(values) - valid)
         if unknown:
-            raise ValueError(f"unknown run config key(s) {unknown}; valid keys are {sorted(valid)}.")
+            raise ValueError(
+                f"unknown run config key(s) {unknown}; valid keys are {sorted(valid)}."
+            )
         return RunConfig(
             task=from_mapping(TaskConfig, values.get("task", {}), what="task"),
             model=from_mapping(NTMConfig, values.get("model", {}), what="model"),
-            curriculum=from_mapping(CurriculumConfig, values.get("curriculum", {}), what="curriculum"),
+            curriculum=from_mapping(
+                CurriculumConfig, values.get("curriculum", {}), what="curriculum"
+            ),
             train=from_mapping(TrainConfig, values.get("train", {}), what="train"),
         )

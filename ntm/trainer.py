@@ -6,15 +6,17 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from curricula import make_scheduler
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.events import NonFiniteError
+from ntm.fast import resolve_engine, sequence_logits
 from ntm.metrics import LN2, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks import Batch, Task, make_task
@@ -65,6 +67,7 @@ class Trainer:
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.model = NTM(self.config.model).to(self.device)
+        self.engine = resolve_engine(cfg.engine, self.device)  # the train step's forward/backward
         params = self.model.parameters()
         if cfg.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
@@ -82,7 +85,7 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
-        logits, _, _ = self.model.forward_sequence(batch.inputs)
+        logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
         cost = sequence_cost_nats(logits, batch.targets, batch.mask)  # [B]
         return cost.mean(), bit_errors(logits.detach(), batch.targets, batch.mask)
 
@@ -102,8 +105,12 @@ class Trainer:
             norm = torch.nn.utils.get_total_norm(grads)
         loss_value, norm_value = float(loss.detach()), float(norm)
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            raise NonFiniteError(step=self.step + 1, level=level, loss=loss_value,
-                                 parameters=self._nonfinite_parameters())
+            raise NonFiniteError(
+                step=self.step + 1,
+                level=level,
+                loss=loss_value,
+                parameters=self._nonfinite_parameters(),
+            )
         if cfg.clip == "value":
             torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
         self.optimizer.step()
@@ -114,16 +121,26 @@ class Trainer:
         return bits, float(errors.mean()), norm_value
 
     def _nonfinite_parameters(self) -> list[str]:
-        return [name for name, p in self.model.named_parameters()
-                if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        return [
+            name
+            for name, p in self.model.named_parameters()
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+        ]
 
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, *, level: int | None = None, size: int | None = None,
-                 batch_size: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        *,
+        level: int | None = None,
+        size: int | None = None,
+        batch_size: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, float]:
         """Bits and bit errors per sequence on a fixed seeded batch at a level or exact size."""
         gen = torch.Generator().manual_seed(
-            self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed)
+            self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed
+        )
         n = batch_size or self.config.train.eval_batch
         if size is not None:
             batch = self.task.sample_exact(n, size, gen)
@@ -156,8 +173,12 @@ class Trainer:
             mark_time, mark_seqs, window = now, self.sequences, []
             self.history.append(report.to_dict())
             stop = on_report(report) if on_report is not None else False
-            solved = (cfg.stop_bit_errors is not None and report.eval_bit_errors is not None
-                      and self.scheduler.at_target and report.eval_bit_errors < cfg.stop_bit_errors)
+            solved = (
+                cfg.stop_bit_errors is not None
+                and report.eval_bit_errors is not None
+                and self.scheduler.at_target
+                and report.eval_bit_errors < cfg.stop_bit_errors
+            )
             if stop or solved:
                 break
         return self.history
@@ -169,33 +190,50 @@ class Trainer:
         limit = self.config.train.max_seconds
         return limit > 0 and self.elapsed + time.perf_counter() - mark >= limit
 
-    def _report(self, window: list[tuple[float, float, float]], seconds: float,
-                seqs: int) -> Report:
+    def _report(
+        self, window: list[tuple[float, float, float]], seconds: float, seqs: int
+    ) -> Report:
         cfg = self.config.train
         n = len(window)
         loss = sum(w[0] for w in window) / n
         errors = sum(w[1] for w in window) / n
         decision = self.scheduler.observe(
-            self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)})
+            self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)}
+        )
         evaluation: dict[str, float] = {}
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
         return Report(
-            step=self.step, sequences=self.sequences, level=decision.level, loss=loss,
-            bit_errors=errors, grad_norm=max(w[2] for w in window),
-            seq_per_sec=seqs / max(seconds, 1e-9), elapsed=self.elapsed + seconds,
-            eval_loss=evaluation.get("loss"), eval_bit_errors=evaluation.get("bit_errors"))
+            step=self.step,
+            sequences=self.sequences,
+            level=decision.level,
+            loss=loss,
+            bit_errors=errors,
+            grad_norm=max(w[2] for w in window),
+            seq_per_sec=seqs / max(seconds, 1e-9),
+            elapsed=self.elapsed + seconds,
+            eval_loss=evaluation.get("loss"),
+            eval_bit_errors=evaluation.get("bit_errors"),
+        )
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "config": self.config.to_dict(),
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "rng": {"data": self.data_rng.get_state(), "level": list(self.level_rng.getstate()[1]),
-                    "level_version": self.level_rng.getstate()[0],
-                    "torch": torch.get_rng_state()},
-            "step": self.step, "sequences": self.sequences, "elapsed": self.elapsed,
-            "curriculum": self.scheduler.state_dict(), "history": self.history,
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {
+                "data": self.data_rng.get_state(),
+                "level": list(self.level_rng.getstate()[1]),
+                "level_version": self.level_rng.getstate()[0],
+                "torch": torch.get_rng_state(),
+            },
+            "step": self.step,
+            "sequences": self.sequences,
+            "elapsed": self.elapsed,
+            "curriculum": self.scheduler.state_dict(),
+            "history": self.history,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -208,7 +246,8 @@ class Trainer:
         config = RunConfig.from_dict(ckpt["config"])
         if train_overrides:
             config = dataclasses.replace(
-                config, train=dataclasses.replace(config.train, **train_overrides))
+                config, train=dataclasses.replace(config.train, **train_overrides)
+            )
         trainer = cls(config)
         trainer.model.load_state_dict(ckpt["model"])
         trainer.optimizer.load_state_dict(ckpt["optimizer"])

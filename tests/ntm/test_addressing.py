@@ -133,12 +133,18 @@ def test_gradcheck_every_function() -> None:
     # each addressing function has correct analytic gradients in float64
     assert gc(A.cosine_similarity, (_d(b, h, m), _d(b, n, m)))
     assert gc(A.content_weights, (_d(b, n, m), _d(b, h, m), _d(b, h, positive=True)))
-    assert gc(A.interpolate, (_d(b, h, n, simplex=True), _d(b, h, n, simplex=True), _d(b, h, positive=True)))
+    assert gc(
+        A.interpolate,
+        (_d(b, h, n, simplex=True), _d(b, h, n, simplex=True), _d(b, h, positive=True)),
+    )
     assert gc(A.shift, (_d(b, h, n, simplex=True), _d(b, h, 5, simplex=True)))
     gamma = (1 + torch.rand(b, h, dtype=torch.float64)).requires_grad_()
     assert gc(A.sharpen, (_d(b, h, n, simplex=True), gamma))
     assert gc(A.read, (_d(b, n, m), _d(b, h, n, simplex=True)))
-    assert gc(A.erase_and_write, (_d(b, n, m), _d(b, h, n, simplex=True), _d(b, h, m, positive=True), _d(b, h, m)))
+    assert gc(
+        A.erase_and_write,
+        (_d(b, n, m), _d(b, h, n, simplex=True), _d(b, h, m, positive=True), _d(b, h, m)),
+    )
 
 
 def test_zero_memory_is_finite_in_value_and_gradient() -> None:

@@ -39,9 +39,16 @@ def test_invalid_config_names_the_field(changes: dict[str, object], field: str) 
 @pytest.mark.parametrize("memory_init", ["constant", "learned", "random"])
 @pytest.mark.parametrize("learn_bias", [True, False])
 def test_shapes_for_every_option(controller: str, memory_init: str, learn_bias: bool) -> None:
-    cfg = dataclasses.replace(SMALL, controller=controller, controller_layers=2, read_heads=2,
-                              write_heads=3, shift_range=2, memory_init=memory_init,
-                              learn_bias=learn_bias)
+    cfg = dataclasses.replace(
+        SMALL,
+        controller=controller,
+        controller_layers=2,
+        read_heads=2,
+        write_heads=3,
+        shift_range=2,
+        memory_init=memory_init,
+        learn_bias=learn_bias,
+    )
     model = NTM(cfg)
     state = model.initial_state(3, "cpu")
     y, new = model(torch.rand(3, 5), state)
@@ -97,8 +104,9 @@ def test_zero_memory_gradients_are_finite() -> None:
 def test_mixed_length_batch_costs_what_each_sequence_costs_alone() -> None:
     torch.manual_seed(1)
     task = CopyTask(max_length=6)
-    model = NTM(dataclasses.replace(SMALL, input_size=task.input_size,
-                                    output_size=task.output_size))
+    model = NTM(
+        dataclasses.replace(SMALL, input_size=task.input_size, output_size=task.output_size)
+    )
     batch = task.sample(8, 6, torch.Generator().manual_seed(3))
     # the batch really mixes lengths, so padding is exercised
     assert len(set(batch.lengths.tolist())) > 1

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from curricula import CurriculumConfig
-from ntm import NTMConfig, NonFiniteError, load
+from ntm import NonFiniteError, NTMConfig, load
 from ntm.checkpoint import CheckpointError
 from ntm.tasks import TaskConfig
 from ntm.train_config import RunConfig, TrainConfig
@@ -82,17 +82,26 @@ def test_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
             load(tmp_path / name)
 
 
+LEARN_STEPS = 800  # seed 0 solves copy 1-5 in about 400 steps of 16 sequences
+
+
 def test_short_copy_run_learns() -> None:
     config = RunConfig(
         task=TaskConfig(name="copy", params={"max_length": 5}),
         curriculum=CurriculumConfig(name="none"),
-        train=TrainConfig(batch_size=16, lr=3e-3, steps=LEARN_STEPS, report_every=50,
-                          eval_every=50, eval_batch=64, seed=0, stop_bit_errors=0.5),
+        train=TrainConfig(
+            batch_size=16,
+            lr=5e-3,
+            steps=LEARN_STEPS,
+            report_every=50,
+            eval_every=50,
+            eval_batch=64,
+            seed=0,
+            stop_bit_errors=0.5,
+        ),
     )
     trainer = Trainer(config)
     trainer.run()
     # copy 1-5 drops under 0.5 bit errors per sequence within a fixed, seeded budget
     assert trainer.evaluate()["bit_errors"] < 0.5
 
-
-LEARN_STEPS = 1500

@@ -1,0 +1,74 @@
+"""Ray's ``OptunaSearch`` with the NaN rule written down: a NaN trial is PRUNED, never a value.
+
+Ray's ``OptunaSearch.on_trial_complete`` tells Optuna the last ``objective`` as a COMPLETE
+value; for a NaN that fails inside Optuna and Ray only logs "The value nan is not
+acceptable", leaving the Optuna trial RUNNING forever. Here:
+
+1. A trial whose last result has ``status == "pruned_nan"``, or a non-finite objective, is
+   told to Optuna as ``TrialState.PRUNED`` (its value becomes its last finite intermediate
+   value, ``PRUNED_OBJECTIVE`` for our trainable, so TPE counts it among the bad trials).
+2. A non-finite intermediate objective is not reported to Optuna at all.
+3. Fault injection: with ``inject_nan=(step, k)`` the first ``k`` trials suggested get
+   ``inject_nan_at_step = step`` in their config (the count survives save/restore).
+4. Everything else is Ray's behaviour: completed and ASHA-stopped trials are COMPLETE with
+   their last objective; errored trials without a result are FAIL.
+
+The whole searcher, Optuna study included, is pickled by ``save`` into the experiment
+directory and restored by ``Tuner.restore`` (tested in tests/search/test_resume.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search.status import PRUNED_NAN
+
+__all__ = ["NTMOptunaSearch"]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+class NTMOptunaSearch(OptunaSearch):
+    """OptunaSearch that prunes NaN trials (see the module docstring)."""
+
+    def __init__(self, *args: Any, inject_nan: tuple[int, int] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._inject_nan = inject_nan
+        self._suggested = 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if config is None:
+            return None
+        if self._inject_nan is not None and self._suggested < self._inject_nan[1]:
+            config["inject_nan_at_step"] = self._inject_nan[0]
+        self._suggested += 1
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if _finite(result.get(self.metric)):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        nan = result is not None and (
+            result.get("status") == PRUNED_NAN or not _finite(result.get(self.metric))
+        )
+        if not nan or error or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result=result, error=error)
+            return
+        study: Any = self._ot_study
+        study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+    def study_trials(self) -> list[Any]:
+        """The Optuna study's FrozenTrials (for tests, reports and resume checks)."""
+        study: Any = self._ot_study
+        return list(study.get_trials(deepcopy=False)) if study is not None else []
