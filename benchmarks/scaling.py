@@ -5,12 +5,13 @@ Run: ``.venv/bin/python benchmarks/scaling.py`` (``--smoke-test`` for a quick ch
 Each node count gets a fresh ``ray.cluster_utils`` cluster on this machine (a CPU-less head plus
 N one-CPU workers, all on 127.0.0.1; ``search.cluster.local_cluster``) and runs the same Tune
 search: ``--trials`` trials of a tiny real NTM training (copy, ``--steps`` steps, one torch
-thread), one trial per CPU, a fresh worker process per trial. All nodes share this machine, so
-throughput stops growing at its core count (2 on the dev machines) however many nodes there are.
+thread), one trial per CPU, a fresh worker process per trial (``--reuse-actors``: Tune reuses
+it). All nodes share this machine, so throughput stops growing at its core count (2 on the dev
+machines) however many nodes there are.
 
 One JSON line per node count:
-``{"nodes", "cpus_per_node", "trials", "steps", "wall_s", "trials_per_hour",
-"trial_compute_s", "overhead_s_per_trial", "gap_s", "cores", "ray", "torch"}``.
+``{"nodes", "cpus_per_node", "reuse_actors", "trials", "steps", "wall_s", "trials_per_hour",
+"trial_compute_s", "overhead_s_per_trial", "gap_s", "nodes_used", "cores", "ray", "torch"}``.
 
 - ``wall_s``: from ``Tuner.fit()`` to its return (cluster start-up excluded).
 - ``trial_compute_s``: mean time inside the trainable (model build + training).
@@ -22,6 +23,7 @@ One JSON line per node count:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -64,7 +66,7 @@ def trainable(config: dict[str, Any]) -> None:
     history = Trainer(run).run()
     tune.report(
         {
-            "loss": float(history[-1].loss) if history else float("nan"),
+            "loss": float(history[-1]["loss"]) if history else float("nan"),
             "node_id": ray.get_runtime_context().get_node_id(),
             "started": started,
             "finished": time.time(),
@@ -72,7 +74,9 @@ def trainable(config: dict[str, Any]) -> None:
     )
 
 
-def measure(nodes: int, *, trials: int, steps: int, storage: Path) -> dict[str, Any]:
+def measure(
+    nodes: int, *, trials: int, steps: int, storage: Path, reuse_actors: bool
+) -> dict[str, Any]:
     """One search of ``trials`` trials on a fresh cluster of ``nodes`` one-CPU workers."""
     import ray
     import torch
@@ -80,11 +84,12 @@ def measure(nodes: int, *, trials: int, steps: int, storage: Path) -> dict[str, 
 
     from search.cluster import local_cluster
 
-    with local_cluster(workers=nodes, cpus_per_worker=1):
+    # Ray's and Tune's console output goes to stderr: stdout carries only the JSON lines.
+    with contextlib.redirect_stdout(sys.stderr), local_cluster(workers=nodes, cpus_per_worker=1):
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             param_space={"seed": tune.grid_search(list(range(trials))), "steps": steps},
-            tune_config=tune.TuneConfig(reuse_actors=False),
+            tune_config=tune.TuneConfig(reuse_actors=reuse_actors),
             run_config=tune.RunConfig(
                 name=f"scaling-{nodes}", storage_path=str(storage), verbose=0
             ),
@@ -94,19 +99,18 @@ def measure(nodes: int, *, trials: int, steps: int, storage: Path) -> dict[str, 
         wall = time.time() - begin
     if results.num_errors:
         raise RuntimeError(f"{results.num_errors} of {trials} trials failed on {nodes} node(s)")
-    metrics = [r.metrics for r in results]
+    metrics = [results[i].metrics or {} for i in range(len(results))]
     compute = statistics.fmean(m["finished"] - m["started"] for m in metrics)
     by_node: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for m in metrics:
         by_node[m["node_id"]].append((m["started"], m["finished"]))
     gaps = [
-        b[0] - a[1]
-        for spans in by_node.values()
-        for a, b in zip(sorted(spans), sorted(spans)[1:])
+        b[0] - a[1] for spans in by_node.values() for a, b in zip(sorted(spans), sorted(spans)[1:])
     ]
     return {
         "nodes": nodes,
         "cpus_per_node": 1,
+        "reuse_actors": reuse_actors,
         "trials": trials,
         "steps": steps,
         "wall_s": round(wall, 2),
@@ -127,6 +131,11 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=12, help="trials per search (default 12)")
     parser.add_argument("--steps", type=int, default=60, help="training steps per trial")
     parser.add_argument("--storage", type=Path, default=Path("/tmp/ntm-scaling"))
+    parser.add_argument(
+        "--reuse-actors",
+        action="store_true",
+        help="reuse a trial's worker process for the next trial (default: a fresh one per trial)",
+    )
     parser.add_argument("--smoke-test", action="store_true", help="1 and 2 nodes, 4 short trials")
     args = parser.parse_args()
     if args.smoke_test:
@@ -137,7 +146,13 @@ def main() -> int:
     if any(n < 1 for n in args.nodes):
         parser.error(f"--nodes must all be >= 1, but got {args.nodes}")
     for nodes in args.nodes:
-        line = measure(nodes, trials=args.trials, steps=args.steps, storage=args.storage)
+        line = measure(
+            nodes,
+            trials=args.trials,
+            steps=args.steps,
+            storage=args.storage,
+            reuse_actors=args.reuse_actors,
+        )
         print(json.dumps(line), flush=True)
     return 0
 

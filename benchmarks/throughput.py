@@ -46,7 +46,7 @@ def make_step(model: NTM, batch: Batch, engine: str) -> Callable[[], float]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
@@ -76,15 +76,17 @@ def bench_batch(batch_size: int, modes: list[str], reps: int, seconds: float) ->
     rows = []
     for mode in modes:
         ms = statistics.median(blocks[mode])
-        rows.append({
-            "mode": mode,
-            "batch": batch_size,
-            "seq_per_sec": round(batch_size / ms, 1),
-            "ms_per_step": round(ms * 1e3, 2),
-            "threads": torch.get_num_threads(),
-            "first_step_s": round(first[mode], 2),
-            "reps": reps,
-        })
+        rows.append(
+            {
+                "mode": mode,
+                "batch": batch_size,
+                "seq_per_sec": round(batch_size / ms, 1),
+                "ms_per_step": round(ms * 1e3, 2),
+                "threads": torch.get_num_threads(),
+                "first_step_s": round(first[mode], 2),
+                "reps": reps,
+            }
+        )
     return rows
 
 

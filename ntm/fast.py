@@ -1,8 +1,8 @@
 """A fast training path: the NTM's recurrence with a hand-written backward through time.
 
-``sequence_features(model, inputs, engine)`` returns what the eager cell feeds the output layer
-for every step, ``features: [T, B, C + R*M]``, with the same values and gradients as
-``NTM.forward_sequence``. Engines:
+``sequence_logits(model, inputs, engine)``: inputs [T, B, I] -> logits [T, B, O], with the same
+values and gradients as ``NTM.forward_sequence`` (the recurrence is swapped, the controller's
+input projection and the output layer stay in autograd). Engines:
 
 - ``eager``: ``NTM.forward_sequence``'s loop under autograd (always available, vmap-able).
 - ``manual``: one ``torch.autograd.Function`` for the whole recurrence. The forward runs
@@ -17,6 +17,7 @@ for every step, ``features: [T, B, C + R*M]``, with the same values and gradient
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -61,9 +62,23 @@ class Spec:
 
     @staticmethod
     def of(config: NTMConfig) -> Spec:
-        h, w, m, s = config.read_heads + config.write_heads, config.write_heads, config.memory_m, config.num_shifts
-        return Spec(config.controller == "lstm", config.controller_layers, config.controller_size,
-                    config.activation, config.read_heads, w, m, s, (h * m, h, h, h * s, h, w * m, w * m))
+        h, w, m, s = (
+            config.read_heads + config.write_heads,
+            config.write_heads,
+            config.memory_m,
+            config.num_shifts,
+        )
+        return Spec(
+            config.controller == "lstm",
+            config.controller_layers,
+            config.controller_size,
+            config.activation,
+            config.read_heads,
+            w,
+            m,
+            s,
+            (h * m, h, h, h * s, h, w * m, w * m),
+        )
 
 
 class Weights(NamedTuple):
@@ -79,8 +94,14 @@ class Weights(NamedTuple):
     @staticmethod
     def of(model: NTM) -> Weights:
         ctl = model.controller
-        return Weights(model.heads.proj.weight, model.heads.proj.bias, ctl.w_r, ctl.bias,
-                       tuple(ctl.w_in), tuple(ctl.w_h))
+        return Weights(
+            model.heads.proj.weight,
+            model.heads.proj.bias,
+            ctl.w_r,
+            ctl.bias,
+            tuple(ctl.w_in),
+            tuple(ctl.w_h),
+        )
 
     def flatten(self) -> list[torch.Tensor]:
         return [self.proj_w, self.proj_b, self.w_r, self.bias, *self.w_in, *self.w_h]
@@ -88,14 +109,18 @@ class Weights(NamedTuple):
     @staticmethod
     def unflatten(spec: Spec, flat: tuple[torch.Tensor, ...]) -> Weights:
         n_in = spec.layers - 1
-        return Weights(*flat[:4], tuple(flat[4 : 4 + n_in]), tuple(flat[4 + n_in :]))
+        proj_w, proj_b, w_r, bias = flat[:4]
+        return Weights(proj_w, proj_b, w_r, bias, flat[4 : 4 + n_in], flat[4 + n_in :])
 
 
-State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]
+State = tuple[
+    torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]
+]
 StepFn = Callable[..., Any]
 
 
 _COMPILED: dict[Spec, tuple[StepFn, StepFn]] = {}
+_BROKEN: set[Spec] = set()  # specs whose compile failed: they run the manual steps
 
 
 def _step_fns(spec: Spec, compiled: bool) -> tuple[StepFn, StepFn]:
@@ -104,16 +129,35 @@ def _step_fns(spec: Spec, compiled: bool) -> tuple[StepFn, StepFn]:
         return forward_step, backward_step
     if spec not in _COMPILED:
         opts: dict[str, Any] = {"fullgraph": True, "dynamic": False}
-        _COMPILED[spec] = (
-            torch.compile(forward_step, **opts),
-            torch.compile(backward_step, **opts),
-        )
+        fns = (torch.compile(forward_step, **opts), torch.compile(backward_step, **opts))
+        _COMPILED[spec] = (_or_manual(spec, fns[0], 0), _or_manual(spec, fns[1], 1))
     return _COMPILED[spec]
+
+
+def _or_manual(spec: Spec, fn: StepFn, which: int) -> StepFn:
+    """``fn``, but if compiling fails (no C++ compiler, recompile limit...) warn once and run
+    the uncompiled step from then on; the steps are pure, so a failed call can be rerun."""
+
+    manual = (forward_step, backward_step)[which]
+
+    def call(*args: Any) -> Any:
+        if spec in _BROKEN:
+            return manual(*args)
+        try:
+            return fn(*args)
+        except Exception as err:  # any compiler failure: fall back, loudly
+            warnings.warn(f"engine='compiled' fell back to 'manual': {err!r:.300}", stacklevel=2)
+            _BROKEN.add(spec)
+            return manual(*args)
+
+    return call
 
 
 def _zeros(like: torch.Tensor, spec: Spec, present: bool) -> tuple[torch.Tensor, ...]:
     """One fresh [B, C] zero tensor per layer (none if not ``present``); like: [T, B, *]."""
-    return tuple(like.new_zeros(like.shape[1], spec.size) for _ in range(spec.layers if present else 0))
+    return tuple(
+        like.new_zeros(like.shape[1], spec.size) for _ in range(spec.layers if present else 0)
+    )
 
 
 class _Recurrence(torch.autograd.Function):
@@ -168,7 +212,7 @@ class _Recurrence(torch.autograd.Function):
             per_step.append(d_pre)
         ctx.saves = None  # free the activations as soon as they are used
         d_pre_all = [torch.stack(k[::-1]) for k in zip(*per_step)]  # each [T, B, *]
-        grads = _weight_grads(spec, d_pre_all, d_feats.shape[0])
+        grads = _weight_grads(spec, d_pre_all)
         d_mem0, d_w0, d_r0 = carry[0], carry[1], carry[2].view(r_shape)  # [B, R, M]
         return (None, None, d_pre_all[0], d_mem0, d_w0, d_r0, *grads)
 
@@ -178,7 +222,7 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def _weight_grads(spec: Spec, d_pre: list[torch.Tensor], steps: int) -> list[torch.Tensor]:
+def _weight_grads(spec: Spec, d_pre: list[torch.Tensor]) -> list[torch.Tensor]:
     """Every weight gradient as one [T*B]-row product; order matches ``Weights.flatten``.
 
     d_pre = [d_x_proj, d_heads, inputs..., then per layer (d_pre_l, layer input h, recurrent h)]
@@ -214,8 +258,13 @@ def sequence_logits(model: NTM, inputs: torch.Tensor, engine: str = "auto") -> t
     x_proj = model.controller.project_inputs(inputs)  # [T, B, G]
     flat = Weights.of(model).flatten()
     features = _Recurrence.apply(
-        Spec.of(model.config), kind == "compiled", x_proj, state.memory, state.weights,
-        state.reads, *flat,
+        Spec.of(model.config),
+        kind == "compiled",
+        x_proj,
+        state.memory,
+        state.weights,
+        state.reads,
+        *flat,
     )  # [T, B, C + R*M]
     return model.out(features)  # type: ignore[no-any-return]
 
@@ -230,7 +279,9 @@ class Saved(NamedTuple):
     state: State  # the step's input state
     acts: tuple[torch.Tensor, ...]  # per layer: LSTM (sigmoid gates, tanh g, tanh c'), else (h',)
     hs: tuple[torch.Tensor, ...]  # h' per layer, [B, C]
-    heads: tuple[torch.Tensor, ...]  # key, beta, gate, shift, gamma, erase, add, beta_raw, gamma_raw
+    heads: tuple[
+        torch.Tensor, ...
+    ]  # key, beta, gate, shift, gamma, erase, add, beta_raw, gamma_raw
     address: tuple[torch.Tensor, ...]  # kn, mn, K, wc, wg, windows, ws, wp, total, w, kprod
 
 
@@ -299,8 +350,13 @@ def forward_step(
         kprod = (1.0 - ww.unsqueeze(-1) * erase.unsqueeze(-2)).prod(dim=1)  # [B, N, M]
     new_mem = mem * kprod + torch.matmul(ww.transpose(1, 2), add)
     r_flat = reads.reshape(b, -1)  # [B, R*M]
-    saved = Saved(state, acts, hs, (key, beta, gate, shift, gamma, erase, add, raw[1], raw[4]),
-                  (kn, mn, cos, wc, wg, win, ws, wp, total, w, kprod))
+    saved = Saved(
+        state,
+        acts,
+        hs,
+        (key, beta, gate, shift, gamma, erase, add, raw[1], raw[4]),
+        (kn, mn, cos, wc, wg, win, ws, wp, total, w, kprod),
+    )
     return torch.cat([out, r_flat], dim=-1), (new_mem, w, r_flat, hs, cs), saved
 
 
@@ -373,11 +429,18 @@ def backward_step(
     d_mem_a, d_w_prev, d_key, d_beta, d_gate, d_shift, d_gamma = _address_backward(spec, sv, d_w)
     d_mem = d_mem_next * kprod + torch.matmul(w[:, :rr].transpose(1, 2), d_r) + d_mem_a
     d_shift_raw = shift * (d_shift - (d_shift * shift).sum(-1, keepdim=True))
-    d_head_raw = torch.cat([
-        d_key.reshape(b, -1), d_beta * torch.sigmoid(beta_raw), d_gate * gate * (1.0 - gate),
-        d_shift_raw.reshape(b, -1), d_gamma * torch.sigmoid(gamma_raw),
-        (d_erase * erase * (1.0 - erase)).reshape(b, -1), d_add.reshape(b, -1),
-    ], dim=-1)  # [B, K]
+    d_head_raw = torch.cat(
+        [
+            d_key.reshape(b, -1),
+            d_beta * torch.sigmoid(beta_raw),
+            d_gate * gate * (1.0 - gate),
+            d_shift_raw.reshape(b, -1),
+            d_gamma * torch.sigmoid(gamma_raw),
+            (d_erase * erase * (1.0 - erase)).reshape(b, -1),
+            d_add.reshape(b, -1),
+        ],
+        dim=-1,
+    )  # [B, K]
     d_h = list(d_h_next)
     d_h[-1] = d_h[-1] + d_feat[:, :c] + torch.matmul(d_head_raw, wt.proj_w)
     new_dh, new_dc = list(d_h_next), list(d_c_next)
@@ -387,8 +450,15 @@ def backward_step(
             sig, g_t, tc = sv.acts[3 * layer : 3 * layer + 3]
             i, f, o = sig[:, :c], sig[:, c : 2 * c], sig[:, 3 * c :]
             d_cell = d_c_next[layer] + d_h[layer] * o * (1.0 - tc * tc)
-            d_pre = torch.cat([d_cell * g_t * i * (1.0 - i), d_cell * c_prev[layer] * f * (1.0 - f),
-                               d_cell * i * (1.0 - g_t * g_t), d_h[layer] * tc * o * (1.0 - o)], -1)
+            d_pre = torch.cat(
+                [
+                    d_cell * g_t * i * (1.0 - i),
+                    d_cell * c_prev[layer] * f * (1.0 - f),
+                    d_cell * i * (1.0 - g_t * g_t),
+                    d_h[layer] * tc * o * (1.0 - o),
+                ],
+                -1,
+            )
             new_dc[layer] = d_cell * f
             new_dh[layer] = torch.matmul(d_pre, wt.w_h[layer])
         else:

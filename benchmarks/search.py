@@ -1,0 +1,89 @@
+"""The default search, measured: wall time, trials, best result, length solved, compute saved.
+
+Run: ``.venv/bin/python benchmarks/search.py`` (the default ``make run`` search, ~15 min on 2
+cores); options after ``--`` go to ``search/run.py``, e.g.
+``benchmarks/search.py -- --time-budget 120 --num-samples 8`` or ``-- --smoke-test``.
+
+Prints one JSON line per measurement, ``{"benchmark": "search", "metric", "value", "unit"}``:
+
+- ``wall_s``: the whole command, Ray start and the final table included;
+- ``trials``: trials run; ``completed`` / ``stopped_asha`` / ``pruned_nan`` / ``error``;
+- ``best_bit_errors``: lowest evaluation bit errors per sequence of the best-ranked trial;
+- ``max_length_solved``: the largest L such that the best trial's last checkpoint has under
+  ``--solved-below`` (0.1) bit errors per sequence at every exact length 1..L (copy lengths;
+  the task's size for other tasks), on a fixed seeded batch of 64 sequences per length;
+- ``trial_iterations_run`` vs ``trial_iterations_full``: reports the trials made vs the same
+  trials each run to ``--max-iterations``; ``compute_saved`` = 1 - run / full, the share of
+  trial-iterations that ASHA, NaN pruning and early solving spared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from ntm.cli import guarded  # noqa: E402
+from search import run  # noqa: E402
+from search.results import status_counts  # noqa: E402
+
+
+def emit(metric: str, value: Any, unit: str = "") -> None:
+    print(json.dumps({"benchmark": "search", "metric": metric, "value": value, "unit": unit}))
+
+
+def max_length_solved(checkpoint: str, *, below: float, max_size: int) -> int:
+    """Largest L with bit errors/seq < ``below`` at every exact size 1..L (0 if size 1 fails)."""
+    from ntm.trainer import Trainer
+
+    trainer = Trainer.from_checkpoint(Path(checkpoint) / "checkpoint.pt", device="cpu", threads=1)
+    solved = 0
+    for size in range(1, max_size + 1):
+        if trainer.evaluate(size=size, batch_size=64)["bit_errors"] >= below:
+            break
+        solved = size
+    return solved
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--solved-below", type=float, default=0.1, help="bit errors/seq")
+    p.add_argument("--max-size", type=int, default=20, help="largest exact size evaluated")
+    p.add_argument("run_args", nargs="*", help="arguments for search/run.py (after --)")
+    args = p.parse_args(argv)
+    cfg = run.config_from_args(run.build_parser().parse_args(args.run_args))
+    start = time.perf_counter()
+    table = run.run_search(cfg)
+    wall = time.perf_counter() - start
+    emit("wall_s", round(wall, 1), "s")
+    emit("trials", len(table))
+    for status, count in status_counts(table).items():
+        emit(status, count)
+    if table.empty:
+        return 1
+    best = table.iloc[0]
+    emit("best_bit_errors", float(best["best_bit_errors"]), "bits/seq")
+    emit("best_trial", str(best["trial_id"]))
+    if isinstance(best["checkpoint"], str):
+        solved = max_length_solved(
+            best["checkpoint"], below=args.solved_below, max_size=args.max_size
+        )
+        emit("max_length_solved", solved)
+    ran = int(table["iterations"].sum())
+    full = len(table) * cfg.max_iterations
+    emit("trial_iterations_run", ran)
+    emit("trial_iterations_full", full)
+    emit("compute_saved", round(1 - ran / full, 3) if full else math.nan, "fraction")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(guarded("python benchmarks/search.py", main))
