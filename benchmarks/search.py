@@ -22,18 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+_HERE = Path(__file__).resolve().parent
+_ROOT = _HERE.parent
+# This file is named search.py: drop its folder from the path so `search` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_ROOT))
+
+import pandas as pd  # noqa: E402
 
 from ntm.cli import guarded  # noqa: E402
 from search import run  # noqa: E402
-from search.results import status_counts  # noqa: E402
+from search.results import RESULTS_CSV, status_counts  # noqa: E402
 
 
 def emit(metric: str, value: Any, unit: str = "") -> None:
@@ -60,9 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_args", nargs="*", help="arguments for search/run.py (after --)")
     args = p.parse_args(argv)
     cfg = run.config_from_args(run.build_parser().parse_args(args.run_args))
+    command = [sys.executable, str(_ROOT / "search" / "run.py"), *args.run_args]
+    command += ["--experiment", str(cfg.experiment), "--storage-path", cfg.storage]
     start = time.perf_counter()
-    table = run.run_search(cfg)
+    # The search runs as `make run` runs it: its own process, its output shown as it goes.
+    done = subprocess.run(command, stdout=sys.stderr, check=False)
     wall = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"benchmarks/search.py: the search exited {done.returncode}", file=sys.stderr)
+        return done.returncode
+    table = pd.read_csv(f"{cfg.experiment_path}/{RESULTS_CSV}", dtype={"trial_id": str})
     emit("wall_s", round(wall, 1), "s")
     emit("trials", len(table))
     for status, count in status_counts(table).items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -28,8 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ntm.cli import Parser, UsageError, guarded
-from search.artifacts import ELIGIBLE, rank_key
+# Runnable as a script: the repository root goes on the path and this folder comes off it,
+# so that search/*.py never shadow other top-level modules.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_HERE.parent) not in sys.path:
+    sys.path.insert(0, str(_HERE.parent))
+
+from ntm.cli import Parser, UsageError, guarded  # noqa: E402
+from search.artifacts import ELIGIBLE, rank_key  # noqa: E402
 
 PROG = "python search/export.py"
 DEFAULT_STORAGE_PATH = "ray_results"  # search/run.py's default --storage-path
@@ -77,7 +85,7 @@ def from_ray(experiment_dir: Path) -> list[Candidate]:
     for trial in analysis.trials:
         result = dict(trial.last_result or {})
         status = trial_status(result or None, errored=trial.status == "ERROR")
-        trial_dir = Path(trial.path)
+        trial_dir = Path(str(trial.path))
         out.append(
             Candidate(str(trial.trial_id), status, result, _newest(trial_dir), _reports(trial_dir))
         )
@@ -100,6 +108,8 @@ def from_mlflow(tracking_uri: str, experiment: str, scratch: Path) -> list[Candi
     """Trials of the newest search in the MLflow experiment; None if there is none."""
     from search.tracking import ROLE_TAG, child_runs, connect
 
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+        return None  # no store there: do not create one just to look
     client = connect(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -221,6 +231,8 @@ def register(tracking_uri: str, experiment: str, name: str, out: Path, trial_id:
             model,
             name="model",
             registered_model_name=name,
+            # pt2 would trace forward(x, state) with an example; pickle needs `ntm` importable
+            serialization_format="pickle",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
         )
     return int(info.registered_model_version or 0)
@@ -251,13 +263,17 @@ def _replace(tmp: Path, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast, not in minutes
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    for name in ("mlflow", "alembic"):  # keep stderr to our one line on errors
+        logging.getLogger(name).setLevel(logging.WARNING)
     from ntm.evaluate import parse_sizes
 
     sizes = parse_sizes(a.lengths) if a.lengths else None
     _check_out(a.out, a.force)
     explicit_uri = a.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     uri = explicit_uri or DEFAULT_TRACKING_URI
-    if explicit_uri or a.register:
+    if a.register or (explicit_uri and not uri.startswith("sqlite:")):
         from search.tracking import connect
 
         connect(uri)  # fail fast: an unreachable server is an error before any work
@@ -279,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         build = tmp / "export"
         metrics = write_export(best, build, sizes)
         if a.register:
-            version = register(uri, a.experiment, a.register, build, best.trial_id)
+            try:
+                version = register(uri, a.experiment, a.register, build, best.trial_id)
+            except Exception as exc:  # MlflowException: registry refused, server error
+                raise UsageError(f"--register {a.register} failed: {_first(exc)}") from None
             metrics["registered"] = {"name": a.register, "version": version}
             (build / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         _replace(build, a.out)

@@ -36,9 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # runnable as a script: `python search/run.py`
-    sys.path.insert(0, str(_ROOT))
+# Runnable as a script (`python search/run.py`): the repository root goes on the path, and
+# this file's own folder comes off it, so that search/space.py & co. never shadow other modules
+# (Ray passes the driver's path on to its workers).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_HERE.parent) not in sys.path:
+    sys.path.insert(0, str(_HERE.parent))
 
 from ntm.cli import Parser, UsageError, guarded  # noqa: E402
 from ntm.tasks import TASKS  # noqa: E402
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 
 PROG = "python search/run.py"
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+NEW_OUTPUT_ENV = "RAY_AIR_NEW_OUTPUT"  # "0": Ray's table reporter with our columns
 # The smoke test: a tiny model on copy lengths 1-3, so that 4 trials finish in seconds.
 SMOKE_MODEL = {
     "controller_size": 16,
@@ -323,6 +328,7 @@ def init_ray(cfg: SearchConfig) -> None:
         ray.init(address=cfg.address, logging_level=logging.WARNING)
     else:
         ray.init(
+            address="local",  # a new instance, never one found on this machine
             num_cpus=os.cpu_count() or 1,
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
@@ -428,6 +434,32 @@ def make_tracking(cfg: SearchConfig) -> Any:
     return tracking.make_tracking_callback(uri, str(cfg.experiment), params)
 
 
+def make_reporter(cfg: SearchConfig) -> Any:
+    """Ray's table reporter with the columns that matter, best trials first."""
+    from ray.tune import CLIReporter
+
+    return CLIReporter(
+        metric_columns={
+            "objective": "bit errors",
+            "max_level_reached": "level",
+            "sequences": "seqs",
+            "seq_per_sec": "seq/s",
+            "status": "state",
+            "training_iteration": "iter",
+        },
+        parameter_columns={
+            "lr": "lr",
+            "batch_size": "batch",
+            "controller_size": "ctrl",
+            "memory_n": "N",
+            "memory_m": "M",
+            "curriculum": "curriculum",
+        },
+        max_report_frequency=10 if cfg.smoke_test else 30,
+        max_progress_rows=cfg.top,
+    )
+
+
 def build_tuner(cfg: SearchConfig, space: SearchSpace | None, callback: Any) -> Any:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -455,6 +487,7 @@ def build_tuner(cfg: SearchConfig, space: SearchSpace | None, callback: Any) -> 
             num_samples=cfg.num_samples,
             time_budget_s=cfg.time_budget,
             trial_dirname_creator=lambda trial: str(trial.trial_id),
+            reuse_actors=True,  # one worker process runs trial after trial: no re-import
         ),
         run_config=tune.RunConfig(
             name=cfg.experiment,
@@ -463,6 +496,7 @@ def build_tuner(cfg: SearchConfig, space: SearchSpace | None, callback: Any) -> 
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(cfg)),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=1,
+            progress_reporter=make_reporter(cfg),
         ),
     )
 
@@ -480,6 +514,8 @@ def table_from_grid(grid: ResultGrid) -> pd.DataFrame:
         except Exception:  # a trial that never reported has no progress file
             history = None
         metrics = result.metrics or {}
+        if not metrics and result.error is None:
+            continue  # never started (the time budget ran out first): not a trial run
         trial_id = str(metrics.get("trial_id") or Path(result.path).name)
         checkpoint = result.checkpoint.path if result.checkpoint is not None else None
         rows.append(
@@ -517,6 +553,7 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     if not cfg.address:  # keep every Ray server on 127.0.0.1 (set before Ray starts)
         os.environ.setdefault(LOOPBACK_ENV, "0")
         check_resources(cfg)
+    os.environ.setdefault(NEW_OUTPUT_ENV, "0")
     check_experiment(cfg)
     callback = make_tracking(cfg)
     import ray
@@ -537,7 +574,11 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
             f"--storage-path {cfg.storage}",
             flush=True,
         )
-        grid = build_tuner(cfg, space, callback).fit()
+        tuner = build_tuner(cfg, space, callback)
+        try:
+            grid = tuner.fit()
+        except ValueError as exc:  # a failure during the search is not a usage error (exit 2)
+            raise RuntimeError(f"the search failed: {exc}") from exc
         table = table_from_grid(grid)
     finally:
         ray.shutdown()

@@ -25,7 +25,7 @@ curriculum under which they are active. Every error is one line naming the file 
 Example:
     >>> space = load_space("search/spaces/copy.yaml")
     >>> sorted(space.sample(RandomSuggester(0)))[:3]
-    ['activation', 'batch_size', 'clip']
+    ['batch_size', 'clip', 'clip_value']
 """
 
 from __future__ import annotations

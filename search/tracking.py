@@ -23,15 +23,16 @@ FAILED; the ``status`` tag holds the exact outcome (``search.status.trial_status
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
-import os
 import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ray.tune import Callback
 
@@ -75,11 +76,10 @@ def connect(tracking_uri: str) -> MlflowClient:
 
     Raises UsageError (one line) when the server does not answer or the store cannot be opened.
     """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(_HTTP_TIMEOUT_S))
     if tracking_uri.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=5):
+            health = tracking_uri.rstrip("/") + "/health"
+            with urllib.request.urlopen(health, timeout=_HTTP_TIMEOUT_S):
                 pass
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -207,6 +207,23 @@ def child_runs(client: MlflowClient, parent_run_id: str) -> list[Any]:
             return runs
 
 
+_log = logging.getLogger(__name__)
+_Hook = TypeVar("_Hook", bound=Callable[..., None])
+
+
+def _never_fails(hook: _Hook) -> _Hook:
+    """A tracking hook that fails logs a warning: losing a metric must not kill a search."""
+
+    @functools.wraps(hook)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            hook(*args, **kwargs)
+        except Exception as exc:  # server blip, store error
+            _log.warning("MLflow tracking: %s failed: %s", hook.__name__, exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class MlflowTrackingCallback(Callback):
     """Tune callback logging a search to MLflow as a parent run with one child per trial."""
 
@@ -275,7 +292,13 @@ class MlflowTrackingCallback(Callback):
         self.parent_run_id = str(run.info.run_id)
         return self.parent_run_id
 
-    def setup(self, **info: Any) -> None:
+    def setup(
+        self,
+        stop: Any = None,
+        num_samples: int | None = None,
+        total_num_samples: int | None = None,
+        **info: Any,
+    ) -> None:
         self.ensure_parent()
 
     # -- the children -------------------------------------------------------------------------
@@ -315,16 +338,19 @@ class MlflowTrackingCallback(Callback):
         self.client.log_batch(run.info.run_id, params=params, synchronous=True)
         return str(run.info.run_id)
 
+    @_never_fails
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         self.run_for(trial)
 
+    @_never_fails
     def on_trial_restore(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         self.run_for(trial)
 
+    @_never_fails
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ) -> None:
@@ -335,22 +361,28 @@ class MlflowTrackingCallback(Callback):
         if step <= self._last_step[str(trial.trial_id)]:
             return  # replayed after a restore: this step is already in MLflow
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in result_metrics(result).items()]
+        values = result_metrics(result)
+        if result.get("status") == "pruned_nan":  # its objective is a sentinel, not a score
+            values = {k: v for k, v in values.items() if k not in ("objective", "eval_bit_errors")}
+        metrics = [Metric(k, v, now, step) for k, v in values.items()]
         self.client.log_batch(run_id, metrics=metrics, synchronous=True)
         self._last_step[str(trial.trial_id)] = step
         if result.get("nan_step") is not None:
             self._set_tags(run_id, nan_tags(result))
 
+    @_never_fails
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         self._end(trial, errored=False)
 
+    @_never_fails
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         self._end(trial, errored=True)
 
+    @_never_fails
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         """Close the runs of trials that ended without a complete/error event (budget, Ctrl-C)."""
         for trial in trials:
@@ -411,6 +443,7 @@ def finish_search(
         or callback.ensure_parent()
     )
     children = child_runs(client, parent)
+    close_lost_runs(client, children)
     with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
         out = Path(tmp)
         table.to_csv(out / "results.csv", index=False)
@@ -428,6 +461,23 @@ def finish_search(
     client.set_tag(parent, "experiment_dir", str(experiment_dir))
     client.set_tag(parent, FINISHED_TAG, "true")
     client.set_terminated(parent, status="FINISHED")
+
+
+def close_lost_runs(client: MlflowClient, children: list[Any]) -> None:
+    """Close trial runs left RUNNING: their trial was interrupted (the driver was killed) and
+    is unknown to the resumed search (it started after Ray's last experiment snapshot)."""
+    for run in children:
+        if run.info.status == "RUNNING":
+            tags = {"ntm.lost": "true", "status": "stopped_asha"}
+            client.log_batch(run.info.run_id, tags=[_tag(k, v) for k, v in tags.items()])
+            client.set_terminated(run.info.run_id, status="KILLED")
+            run.data.tags.update(tags)
+
+
+def _tag(key: str, value: str) -> Any:
+    from mlflow.entities import RunTag
+
+    return RunTag(key, value)
 
 
 def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:

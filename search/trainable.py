@@ -11,6 +11,7 @@ last one and says ``status: "completed"``. A NonFiniteError ends the trial with 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import tempfile
 import time
@@ -43,6 +44,8 @@ class _Trial:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.device = trial_device()
+        # which Ray node runs this attempt (a trial restored after a node loss moves)
+        self.node_id = ray.get_runtime_context().get_node_id()
         planned = run_config_from_trial(config, device=self.device)
         self.max_seconds = planned.train.max_seconds
         self.stop_bit_errors = planned.train.stop_bit_errors
@@ -92,6 +95,7 @@ class _Trial:
             "grad_norm": report.grad_norm,
             "step": report.step,
             "device": self.device,
+            "node_id": self.node_id,
             "status": COMPLETED if final else RUNNING,
         }
         self.last = metrics
@@ -133,6 +137,7 @@ def _without_own_limits(config: RunConfig) -> RunConfig:
 
 def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     trial = _Trial(config)
     try:
         trial.trainer.run(trial.on_report)

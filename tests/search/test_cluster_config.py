@@ -82,7 +82,9 @@ def test_nothing_but_ssh_is_exposed(path: Path) -> None:
     assert "--dashboard-host=127.0.0.1" in head_start and "0.0.0.0" not in path.read_text()
     # MLflow serves on 127.0.0.1:5000 (reached with `ray attach -p 5000`), SQLite on the head
     assert re.search(r"mlflow server --host 127\.0\.0\.1 --port 5000", head_start)
-    assert "--backend-store-uri sqlite:///" in head_start and "--artifacts-destination" in head_start
+    assert (
+        "--backend-store-uri sqlite:///" in head_start and "--artifacts-destination" in head_start
+    )
     # no extra inbound firewall rule: Ray's default group admits SSH and intra-cluster traffic only
     assert "IpPermissions" not in config.get("provider", {}).get("security_group", {})
 
@@ -120,7 +122,13 @@ def _min_over_global_max(config: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "breakage",
-    [_without_resources, _unknown_head_type, _fractional_gpu, _misspelled_key, _min_over_global_max],
+    [
+        _without_resources,
+        _unknown_head_type,
+        _fractional_gpu,
+        _misspelled_key,
+        _min_over_global_max,
+    ],
 )
 def test_broken_aws_copy_is_rejected(breakage: Any) -> None:
     config = load(AWS)

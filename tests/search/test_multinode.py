@@ -1,16 +1,18 @@
-"""Multi-node searches on a real 3-node Ray cluster on 127.0.0.1 (head + two 1-CPU workers).
+"""Multi-node searches with search/run.py on a real Ray cluster on 127.0.0.1.
 
+The cluster (``search.cluster.local_cluster``) is a CPU-less head and two 1-CPU workers, like
+cluster.yaml in miniature; run.py joins it with ``--address`` as it joins a real one.
+
+- run.py refuses a local storage path on the cluster unless it is declared shared;
 - a smoke search spreads its trials over both workers (node ids reported by the trials);
 - losing a worker mid-trial: its trial is restored from its last checkpoint on the surviving
   worker (FailureConfig), the search completes with every trial, and MLflow holds exactly one
-  run per trial with continuous steps;
-- require_shared_storage refuses a local storage path on the cluster unless declared shared.
+  run per trial with continuous steps.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,159 +20,155 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
-from ray import tune
 from ray.cluster_utils import Cluster
 
 from ntm.cli import UsageError
-from search.cluster import alive_nodes, local_cluster, require_shared_storage
+from search.cluster import SHARED_STORAGE_ENV
+from search.run import main as run_main
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with local_cluster(workers=2, cpus_per_worker=1) as c:
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    from search.cluster import local_cluster
+
+    # With a searcher (Optuna), Tune keeps ONE trial pending at a time, so the second worker's
+    # actor would only be started after the first trial runs and, with reused actors, tiny
+    # trials would all land on the first worker. Two pending trials fill both workers at once.
+    monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "2")
+    # run.py is the driver: it connects with --address (and disconnects) itself
+    with local_cluster(workers=2, cpus_per_worker=1, connect=False) as c:
         yield c
-
-
-def stepping_trainable(config: dict[str, Any]) -> None:
-    """A tiny real trainable: one report + checkpoint per step, resumable, tells where it runs.
-
-    Each (re)start appends ``{"node_id", "step", "resumed_from"}`` lines to a per-trial log on the
-    shared disk, so the test sees every attempt, including the one on the node that was lost.
-    """
-    node_id = ray.get_runtime_context().get_node_id()
-    trial_id = tune.get_context().get_trial_id()
-    resumed_from = 0
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as path:
-            resumed_from = int(json.loads((Path(path) / "state.json").read_text())["step"])
-    log = Path(config["log_dir"]) / f"{trial_id}.jsonl"
-    for step in range(resumed_from + 1, config["steps"] + 1):
-        time.sleep(config["seconds_per_step"])
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "state.json").write_text(json.dumps({"step": step}))
-            with log.open("a") as f:
-                f.write(json.dumps({"node_id": node_id, "step": step, "resumed_from": resumed_from}))
-                f.write("\n")
-            status = "completed" if step == config["steps"] else "running"
-            metrics = {"objective": 1.0 / step, "step": step, "status": status, "node_id": node_id}
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-
-
-def tuner(
-    storage: Path, log_dir: Path, *, trials: int, steps: int, callbacks: list[Any]
-) -> tune.Tuner:
-    return tune.Tuner(
-        tune.with_resources(stepping_trainable, {"cpu": 1}),
-        param_space={
-            "seed": tune.grid_search(list(range(trials))),
-            "steps": steps,
-            "seconds_per_step": 0.4,
-            "log_dir": str(log_dir),
-        },
-        tune_config=tune.TuneConfig(metric="objective", mode="min"),
-        run_config=tune.RunConfig(
-            name="multinode",
-            storage_path=str(storage),
-            failure_config=tune.FailureConfig(max_failures=3),
-            callbacks=callbacks,
-            verbose=0,
-        ),
-    )
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def worker_ids(cluster: Cluster) -> set[str]:
     return {node.node_id for node in cluster.worker_nodes}
 
 
-def test_smoke_search_runs_trials_on_both_workers(cluster: Cluster, tmp_path: Path) -> None:
-    # three alive nodes: the head and two workers
-    assert len(alive_nodes()) == 3
-    # a local storage path on a multi-node cluster is refused with a one-line explanation
-    with pytest.raises(UsageError) as info:
-        require_shared_storage(str(tmp_path))
-    assert "local to one machine" in str(info.value) and "\n" not in str(info.value)
-    # remote URIs and explicitly shared mounts (here: all nodes share this machine's disk) pass
-    require_shared_storage("s3://bucket/ntm-search")
-    require_shared_storage(f"file://{tmp_path}", shared=True)
+def trial_reports(
+    experiment: Path, pattern: str = "*/result.json"
+) -> dict[str, list[dict[str, Any]]]:
+    """Every report of every trial, in order, from Tune's result.json files."""
+    out = {}
+    for path in sorted(experiment.glob(pattern)):
+        lines = path.read_text().splitlines()
+        out[path.parent.name] = [json.loads(line) for line in lines if line.strip()]
+    return out
 
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    started = time.monotonic()
-    results = tuner(tmp_path / "ray", logs, trials=4, steps=3, callbacks=[]).fit()
-    # every trial completed all its steps without error
-    assert results.num_errors == 0 and len(results) == 4
-    assert all(r.metrics["step"] == 3 for r in results)
+
+def search_args(cluster: Cluster, tmp_path: Path, experiment: str) -> list[str]:
+    return [
+        "--smoke-test",
+        "--address",
+        str(cluster.address),
+        "--storage-path",
+        str(tmp_path / "ray"),
+        "--experiment",
+        experiment,
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+    ]
+
+
+def test_smoke_search_runs_trials_on_both_workers(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = search_args(cluster, tmp_path, "smoke-multinode")
+    # a local storage path on a multi-node cluster is refused, with a one-line explanation
+    monkeypatch.delenv(SHARED_STORAGE_ENV, raising=False)
+    with pytest.raises(UsageError, match="local to one machine") as info:
+        run_main(args)
+    assert "\n" not in str(info.value)
+    # declared shared (every node of this test cluster shares this disk), the search runs;
+    # here by the environment (the node-loss test uses --shared-storage)
+    monkeypatch.setenv(SHARED_STORAGE_ENV, "1")
+    assert run_main(args) == 0
+    reports = trial_reports(tmp_path / "ray" / "smoke-multinode")
+    # every smoke trial reported
+    assert len(reports) == 4 and all(reports.values())
     # trials ran on both worker nodes, never on the CPU-less head
-    assert {r.metrics["node_id"] for r in results} == worker_ids(cluster)
-    print(f"smoke search: {time.monotonic() - started:.1f} s")
+    assert {r["node_id"] for rs in reports.values() for r in rs} == worker_ids(cluster)
 
 
-def kill_worker_of_first_trial(cluster: Cluster, logs: Path, *, at_step: int) -> dict[str, str]:
-    """Wait until two trials run on different workers, one past ``at_step``; crash its node."""
-    deadline = time.monotonic() + 60
+def kill_a_busy_worker(cluster: Cluster, experiment: str, *, at_iteration: int) -> dict[str, Any]:
+    """Crash the worker node of the first running trial seen past ``at_iteration``.
+
+    While a search runs, the driver writes each trial's result.json under the session's
+    artifacts directory (synced to --storage-path later), so that is where progress is seen.
+    """
+    assert cluster.head_node is not None
+    session = Path(cluster.head_node.get_session_dir_path())
+    live = f"artifacts/*/{experiment}/driver_artifacts/*/result.json"
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        nodes = {}
-        for log in logs.glob("*.jsonl"):
-            lines = read_log(log)
-            if lines:
-                nodes[log.stem] = (lines[-1]["node_id"], lines[-1]["step"])
-        if len({n for n, _ in nodes.values()}) == 2:
-            for trial_id, (node_id, step) in sorted(nodes.items()):
-                if step >= at_step:
-                    node = next(n for n in cluster.worker_nodes if n.node_id == node_id)
-                    cluster.remove_node(node, allow_graceful=False)
-                    return {"trial_id": trial_id, "node_id": node_id}
-        time.sleep(0.1)
-    raise TimeoutError("trials never ran on both workers")
+        latest = {}
+        for trial_id, reports in trial_reports(session, live).items():
+            if reports and reports[-1]["status"] == "running":
+                latest[trial_id] = reports[-1]
+        for trial_id, report in sorted(latest.items()):
+            if report["training_iteration"] >= at_iteration:
+                node = next(n for n in cluster.worker_nodes if n.node_id == report["node_id"])
+                cluster.remove_node(node, allow_graceful=False)
+                return {"trial_id": trial_id, **report}
+        time.sleep(0.05)
+    raise TimeoutError(f"no trial reached iteration {at_iteration} while running")
 
 
 def test_search_survives_the_loss_of_a_worker(cluster: Cluster, tmp_path: Path) -> None:
-    from search.tracking import make_tracking_callback
+    from mlflow import MlflowClient
 
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    callback = make_tracking_callback(uri, "multinode", {"trials": 2})
-    steps = 8
-    killed: dict[str, str] = {}
+    iterations = 8
+    args = [
+        *search_args(cluster, tmp_path, "node-loss"),
+        "--shared-storage",
+        "--num-samples", "2",
+        "--max-iterations", str(iterations),
+        "--grace-period", str(iterations),  # no ASHA stop: every trial runs to its end
+        "--stop-bit-errors", "0",  # never "solved" early (bit errors are never below 0)
+        "--trial-seconds", "0",
+        "--time-budget", "100",
+    ]  # fmt: skip
+    experiment = tmp_path / "ray" / "node-loss"
+    killed: dict[str, Any] = {}
     killer = threading.Thread(
-        target=lambda: killed.update(kill_worker_of_first_trial(cluster, logs, at_step=3))
+        target=lambda: killed.update(kill_a_busy_worker(cluster, "node-loss", at_iteration=2))
     )
     killer.start()
-    results = tuner(tmp_path / "ray", logs, trials=2, steps=steps, callbacks=[callback]).fit()
+    status = run_main(args)
     killer.join()
 
-    # a worker was lost (its processes killed, no graceful shutdown) while its trial ran
+    # a worker was crashed (no graceful shutdown) while its trial was running
     assert killed and killed["node_id"] not in worker_ids(cluster)
-    # the search completed: no trial lost, none errored, each reached its last step
-    assert results.num_errors == 0 and len(results) == 2
-    assert all(r.metrics["step"] == steps for r in results)
-    lost = read_log(logs / f"{killed['trial_id']}.jsonl")
-    before = [line for line in lost if line["node_id"] == killed["node_id"]]
-    after = [line for line in lost if line["node_id"] != killed["node_id"]]
-    # the lost trial resumed on the surviving worker from its last checkpoint, not from scratch
-    assert before and after and after[0]["resumed_from"] >= 1
-    assert after[0]["resumed_from"] in {line["step"] for line in before}
-    assert after[0]["step"] == after[0]["resumed_from"] + 1 and after[-1]["step"] == steps
-
-    client = callback.client
-    runs = client.search_runs([callback.experiment_id()], filter_string="tags.`ntm.role` = 'trial'")
-    # MLflow holds exactly one run per trial, all under the one search run
-    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {callback.ensure_parent()}
-    assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(
-        r.metrics["trial_id"] for r in results
+    reports = trial_reports(experiment)
+    table = {row["trial_id"]: row for row in _read_csv(experiment / "results.csv")}
+    # the search completed: both trials are there, completed, none errored or lost
+    assert status == 0 and sorted(table) == sorted(reports) and len(reports) == 2
+    assert {row["status"] for row in table.values()} == {"completed"}
+    lost = reports[killed["trial_id"]]
+    after = [r for r in lost if r["node_id"] != killed["node_id"]]
+    # the lost trial went on on the surviving worker ...
+    assert after and {r["node_id"] for r in after} == worker_ids(cluster)
+    # ... from its last checkpoint (not from scratch): iterations continue, steps advance
+    assert after[0]["training_iteration"] > 1
+    assert [r["training_iteration"] for r in after] == list(
+        range(after[0]["training_iteration"], iterations + 1)
     )
+    assert after[0]["step"] > min(r["step"] for r in lost)
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("node-loss")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`ntm.role` = 'trial'")
+    # MLflow holds exactly one run per trial
+    assert sorted(r.data.tags["trial_id"] for r in runs) == sorted(reports)
     for run in runs:
-        # the run is closed with the trial's final status
-        assert run.data.tags["status"] == "completed" and run.info.status == "FINISHED"
         history = client.get_metric_history(run.info.run_id, "training_iteration")
-        # its steps are continuous, 1..steps, each logged once despite the replay after restore
-        assert sorted(int(m.step) for m in history) == list(range(1, steps + 1))
+        # with continuous steps 1..N, each logged once despite the replay after the restore
+        assert sorted(int(m.step) for m in history) == list(range(1, iterations + 1))
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    return [{str(k): v for k, v in row.items()} for row in pd.read_csv(path).to_dict("records")]

@@ -1,0 +1,263 @@
+"""search/export.py on a real smoke search: the export, the registry and every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import ntm
+from ntm.trainer import Trainer
+from search import export
+from search.tracking import ROLE_TAG, connect
+from tests.search.mlflow_helpers import EXPORT, Smoke, free_port, ray_reports
+
+pytest_plugins = ["tests.search.mlflow_fixtures"]  # the session fixture `smoke`, shared
+
+
+def run_export(argv: list[str]) -> int:
+    """export.main as the command line runs it: a bad input is one line on stderr, exit 2."""
+    try:
+        return export.guarded(export.PROG, lambda: export.main(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def leftovers(out: Path) -> list[Path]:
+    """Temporary directories export may have left beside ``out``."""
+    return [p for p in out.parent.glob(f".{out.name}*")]
+
+
+@pytest.fixture(scope="module")
+def exported(smoke: Smoke) -> Path:
+    """The command line, once: export the best trial and register it as ``ntm-smoke``."""
+    out = smoke.root / "exported"
+    argv = [sys.executable, str(EXPORT), "--experiment", smoke.experiment, "--out", str(out)]
+    argv += ["--storage-path", str(smoke.storage), "--tracking-uri", smoke.tracking_uri]
+    argv += ["--register", "ntm-smoke", "--lengths", "2,3,6"]
+    done = subprocess.run(argv, cwd=smoke.root, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.mark.slow
+def test_export_writes_a_loadable_model(exported: Path) -> None:
+    # the export directory holds the model, its config, fresh metrics and the plots
+    names = {p.name for p in exported.iterdir()}
+    assert {"model.pt", "config.json", "metrics.json", "plots"} <= names
+    assert {p.name for p in (exported / "plots").iterdir()} >= {
+        "learning_curve.png",
+        "output_vs_target.png",
+        "weightings.png",
+        "memory.png",
+    }
+    # ntm.load reads it; model.pt holds only format, config and weights
+    model, task, config = ntm.load(exported)
+    assert set(torch.load(exported / "model.pt", weights_only=True)) == {
+        "format",
+        "config",
+        "model",
+    }
+    assert json.loads((exported / "config.json").read_text()) == config.to_dict()
+    # metrics.json has a fresh evaluation at every requested size
+    metrics = json.loads((exported / "metrics.json").read_text())
+    assert [row["size"] for row in metrics["sizes"]] == [2, 3, 6]
+    assert task.name == metrics["task"] == "copy"
+
+
+@pytest.mark.slow
+def test_export_picks_the_best_finished_trial_and_reproduces_its_metric(
+    smoke: Smoke, exported: Path
+) -> None:
+    metrics = json.loads((exported / "metrics.json").read_text())
+    table = {r["trial_id"]: r for r in _final_reports(smoke)}
+    finished = {t: r for t, r in table.items() if r["status"] != "pruned_nan"}
+    # the chosen trial did not diverge, and no finished trial reached a higher level with
+    # fewer bit errors
+    chosen = table[metrics["trial_id"]]
+    assert chosen["status"] != "pruned_nan"
+    best = min(finished.values(), key=lambda r: (-r["max_level_reached"], r["objective"]))
+    assert (chosen["max_level_reached"], chosen["objective"]) == (
+        best["max_level_reached"],
+        best["objective"],
+    )
+    # the loaded model gives the metric the search recorded, on the same seeded batch
+    recorded = next(
+        r
+        for r in ray_reports(smoke.experiment_dir, metrics["trial_id"])
+        if r["step"] == metrics["step"]
+    )
+    model, _, config = ntm.load(exported)
+    trainer = Trainer(config)
+    trainer.model.load_state_dict(model.state_dict())
+    again = trainer.evaluate()
+    assert again["bit_errors"] == pytest.approx(recorded["eval_bit_errors"], abs=1e-6)
+    assert again["loss"] == pytest.approx(recorded["eval_loss"], rel=1e-5)
+
+
+def _final_reports(smoke: Smoke) -> list[dict]:
+    out = []
+    for trial_dir in smoke.experiment_dir.iterdir():
+        if (trial_dir / "result.json").is_file():
+            last = ray_reports(smoke.experiment_dir, trial_dir.name)[-1]
+            out.append({**last, "trial_id": trial_dir.name})
+    return out
+
+
+@pytest.mark.slow
+def test_registered_model_round_trips(smoke: Smoke, exported: Path) -> None:
+    import mlflow.pytorch
+
+    mlflow.set_tracking_uri(smoke.tracking_uri)
+    mlflow.set_registry_uri(smoke.tracking_uri)
+    registered = mlflow.pytorch.load_model("models:/ntm-smoke/1")
+    model, task, _ = ntm.load(exported)
+    batch = task.sample_exact(2, 3, torch.Generator().manual_seed(0))
+    # the registry's model computes exactly what the exported one does
+    with torch.no_grad():
+        expected = model.forward_sequence(batch.inputs)[0]
+        got = registered.forward_sequence(batch.inputs)[0]
+    assert torch.equal(expected, got)
+    # the export run is recorded beside the search, not as a trial
+    runs = mlflow.search_runs(experiment_names=[smoke.experiment], output_format="list")
+    assert sum(r.data.tags.get(ROLE_TAG) == "export" for r in runs) == 1
+
+
+@pytest.mark.slow
+def test_export_from_mlflow_when_the_ray_directory_is_gone(smoke: Smoke, tmp_path: Path) -> None:
+    out = tmp_path / "from-mlflow"
+    argv = ["--experiment", smoke.experiment, "--out", str(out), "--lengths", "3"]
+    argv += ["--storage-path", str(tmp_path / "nowhere"), "--tracking-uri", smoke.tracking_uri]
+    # without the Ray directory the trials and checkpoints are found through MLflow
+    assert run_export(argv) == 0
+    assert ntm.load(out).task.name == "copy"
+
+
+# -- bad input: one line, exit 2, nothing written -------------------------------------------
+def copy_experiment(smoke: Smoke, tmp_path: Path) -> Path:
+    storage = tmp_path / "storage"
+    shutil.copytree(smoke.experiment_dir, storage / smoke.experiment)
+    return storage
+
+
+def corrupt(path: Path) -> None:
+    path.write_bytes(b"\x80\x04 not a checkpoint")
+
+
+class _Payload:
+    """An object whose unpickling would run code: weights_only loading must refuse it."""
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[str]]:
+        return (print, ("tampered checkpoint executed code",))
+
+
+def tamper_code(path: Path) -> None:
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["extra"] = _Payload()
+    torch.save(ckpt, path)
+
+
+def tamper_config(path: Path) -> None:
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["model"]["memory_n"] = 7  # weights no longer match the config
+    torch.save(ckpt, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", [corrupt, tamper_code, tamper_config])
+def test_bad_checkpoint_is_refused(
+    smoke: Smoke,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[Path], None],
+) -> None:
+    storage = copy_experiment(smoke, tmp_path)
+    for ckpt in storage.glob("*/*/checkpoint_*/checkpoint.pt"):
+        damage(ckpt)
+    out = tmp_path / "out"
+    argv = ["--experiment", smoke.experiment, "--out", str(out), "--storage-path", str(storage)]
+    code = run_export(argv)
+    err = capsys.readouterr().err.strip()
+    # a one-line error naming the checkpoint, exit 2, no output and no temp dir left
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "corrupt or tampered" in err
+    assert "executed code" not in capsys.readouterr().out
+    assert not out.exists() and not leftovers(out)
+
+
+@pytest.mark.slow
+def test_unknown_experiment(smoke: Smoke, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "out"
+    argv = ["--experiment", "no-such-search", "--out", str(out)]
+    argv += ["--storage-path", str(smoke.storage), "--tracking-uri", smoke.tracking_uri]
+    # neither a Ray directory nor an MLflow experiment of that name: one line, exit 2
+    assert run_export(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown experiment 'no-such-search'" in err
+    assert not out.exists() and not leftovers(out)
+
+
+def test_no_finished_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = connect(uri)
+    exp = client.create_experiment("all-diverged")
+    parent = client.create_run(exp, tags={ROLE_TAG: "search"}).info.run_id
+    for i in range(2):
+        tags = {"mlflow.parentRunId": parent, ROLE_TAG: "trial", "trial_id": f"t{i}"}
+        child = client.create_run(exp, tags={**tags, "status": "pruned_nan"})
+        client.set_terminated(child.info.run_id, status="FAILED")
+    out = tmp_path / "out"
+    argv = ["--experiment", "all-diverged", "--out", str(out), "--tracking-uri", uri]
+    argv += ["--storage-path", str(tmp_path / "ray")]
+    capsys.readouterr()  # MLflow's own log lines from creating the store above
+    # only diverged trials: nothing to export, and the error says what was found
+    assert run_export(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 pruned_nan" in err
+    assert not out.exists() and not leftovers(out)
+
+
+def test_unreachable_tracking_uri_fails_fast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    argv = ["--experiment", "x", "--out", str(out), "--tracking-uri", uri]
+    start = time.monotonic()
+    code = run_export(argv)
+    # a short timeout, no retries: one line and exit 2 within seconds
+    assert code == 2 and time.monotonic() - start < 15
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unreachable" in err
+    assert not out.exists() and not leftovers(out)
+
+
+def test_non_empty_out_needs_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    # an existing non-empty --out is refused before anything else, and left as it was
+    assert run_export(["--experiment", "x", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--force" in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and not leftovers(out)
+
+
+@pytest.mark.slow
+def test_force_replaces_out_atomically(smoke: Smoke, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    argv = ["--experiment", smoke.experiment, "--out", str(out), "--force", "--lengths", "3"]
+    argv += ["--storage-path", str(smoke.storage)]
+    # --force replaces the directory as a whole: old files gone, new export complete
+    assert run_export(argv) == 0
+    assert not (out / "old.txt").exists() and (out / "model.pt").is_file()
+    assert not leftovers(out)

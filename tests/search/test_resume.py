@@ -1,0 +1,147 @@
+"""Kill -9 of the driver mid-search, then --resume: nothing re-run, the searcher state kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from search.searcher import NTMOptunaSearch
+
+RUN_PY = Path(__file__).resolve().parents[2] / "search" / "run.py"
+NUM_SAMPLES = 4
+REPORTS = 8
+REPORT_EVERY = 32  # --report-sequences 256 at the smoke test's batch size 8
+SEARCH = [
+    "--smoke-test",
+    "--no-tracking",
+    "--experiment",
+    "resume",
+    "--num-samples",
+    str(NUM_SAMPLES),
+    "--max-iterations",
+    str(REPORTS),
+    "--grace-period",
+    str(REPORTS),  # ASHA stops nobody: every trial must complete
+    "--report-sequences",
+    "256",
+    "--trial-seconds",
+    "0",
+    "--time-budget",
+    "600",
+]
+
+
+def results(experiment: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every trial's reports as written by Tune (result.json, one JSON object a line)."""
+    out = {}
+    for path in experiment.glob("*/result.json"):
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        out[path.parent.name] = [json.loads(line) for line in lines]
+    return out
+
+
+def searcher_trials(experiment: Path) -> dict[str, tuple[int, TrialState, dict[str, Any]]]:
+    """Ray trial id -> (Optuna number, state, params) from the saved searcher state."""
+    searcher = NTMOptunaSearch()
+    searcher.restore_from_dir(str(experiment))
+    frozen = searcher.study_trials()
+    return {
+        trial_id: (ot.number, frozen[ot.number].state, frozen[ot.number].params)
+        for trial_id, ot in searcher._ot_trials.items()
+    }
+
+
+def wait_for_mid_search(experiment: Path, driver: subprocess.Popen[str]) -> str:
+    """Until one trial is done (in the searcher state) and another has checkpoints, running."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, "the search ended before it could be killed"
+        try:
+            done = [s for s in searcher_trials(experiment).values() if s[1] == TrialState.COMPLETE]
+        except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):  # not saved yet
+            done = []
+        running = [
+            trial_id
+            for trial_id, reports in results(experiment).items()
+            if reports
+            and reports[-1]["status"] == "running"
+            and len(list((experiment / trial_id).glob("checkpoint_*"))) >= 2
+        ]
+        if done and running:
+            return running[0]
+        time.sleep(0.5)
+    raise AssertionError("no mid-search state reached within 120 s")
+
+
+def kill_tree(driver: subprocess.Popen[str], psutil: ModuleType) -> None:
+    """SIGKILL the driver; then make sure the Ray processes it started are gone too."""
+    try:
+        children = psutil.Process(driver.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    if driver.poll() is None:
+        os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=20)
+    for proc in alive:  # Ray's own fate-sharing normally ends them; clean up if not
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_runs_nothing_twice(tmp_path: Path, psutil: ModuleType) -> None:
+    experiment = tmp_path / "resume"
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1", "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, str(RUN_PY), *SEARCH, "--storage-path", str(tmp_path)]
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        candidate = wait_for_mid_search(experiment, driver)  # type: ignore[arg-type]
+        time.sleep(2.0)  # let Tune's 1 s experiment snapshot include the candidate's checkpoint
+    finally:
+        kill_tree(driver, psutil)  # type: ignore[arg-type]
+    before = results(experiment)
+    searcher_before = searcher_trials(experiment)
+    done_before = {k: v for k, v in searcher_before.items() if v[1] == TrialState.COMPLETE}
+
+    resumed = subprocess.run(
+        [sys.executable, str(RUN_PY), "--resume", "--experiment", "resume", "--no-tracking",
+         "--storage-path", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    # Rule: the resumed search runs to its end.
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = results(experiment)
+    table = pd.read_csv(experiment / "results.csv", dtype={"trial_id": str})
+
+    # Rule: the same experiment continues: every trial of before is there, no extra trials.
+    assert set(before) <= set(after)
+    assert len(table) == NUM_SAMPLES and table["trial_id"].is_unique
+    # Rule: every trial ends completed (unfinished ones were resumed, not dropped).
+    assert set(table["status"]) == {"completed"}
+    # Rule: trials finished before the kill are not re-run (no new reports).
+    for trial_id in done_before:
+        assert len(after[trial_id]) == len(before[trial_id]), trial_id
+    # Rule: an unfinished trial resumes from its checkpoint: its first report is not repeated.
+    steps = [r["step"] for r in after[candidate]]
+    assert steps.count(REPORT_EVERY) == 1, steps
+    assert steps[-1] == REPORTS * REPORT_EVERY
+    # Rule: the Optuna searcher state survived the restore (ray-project/ray#30861): the study
+    # still holds the trials completed before, same number, state and params...
+    searcher_after = searcher_trials(experiment)
+    for trial_id, (number, state, params) in done_before.items():
+        assert searcher_after[trial_id] == (number, state, params)
+    # ...and it knows every trial of the experiment, each told to Optuna once.
+    assert sorted(searcher_after) == sorted(table["trial_id"])
+    assert [s[1] for s in searcher_after.values()] == [TrialState.COMPLETE] * NUM_SAMPLES

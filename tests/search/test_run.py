@@ -1,0 +1,145 @@
+"""search/run.py end to end: the smoke test, bad input (exit 2, one line), loopback-only Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+
+from ntm.cli import guarded
+from search import run
+from search.status import FINAL_STATUSES
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost"}
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.mark.slow
+def test_smoke_test_runs_a_complete_search(run_cli: Runner, tmp_path: Path) -> None:
+    done = run_cli("--smoke-test", "--no-tracking", "--experiment", "smoke", timeout=150)
+    # Rule: the smoke test is a complete search that exits 0.
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    csv = tmp_path / "ray_results" / "smoke" / "results.csv"
+    table = pd.read_csv(csv, dtype={"trial_id": str})
+    # Rule: the table is saved as CSV in the experiment directory under ./ray_results, one row
+    # per trial (4 in the smoke test), each with a final status.
+    assert len(table) == 4
+    assert set(table["status"]) <= set(FINAL_STATUSES)
+    # Rule: the table of top trials and the status counts are printed at the end.
+    assert "top 4 of 4 trials:" in done.stdout
+    assert "trials: completed" in done.stdout and "pruned_nan 0" in done.stdout
+    # Rule: trials ran on the CPU here and reported their device.
+    progress = pd.read_csv(next((tmp_path / "ray_results" / "smoke").glob("*/progress.csv")))
+    assert set(progress["device"]) == {"cpu"}
+
+
+def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run.main(["--help"])
+    out = capsys.readouterr().out
+    # Rule: --help exits 0 and lists the options of the issue.
+    assert info.value.code == 0
+    for flag in (
+        "--task", "--space", "--num-samples", "--time-budget", "--max-iterations",
+        "--cpus-per-trial", "--gpus-per-trial", "--experiment", "--storage-path", "--resume",
+        "--seed", "--smoke-test", "--address", "--inject-nan-at-step", "--inject-nan-trials",
+    ):  # fmt: skip
+        assert flag in out, flag
+
+
+def bad_space(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUTS: list[tuple[str, Callable[[Path], list[str]], str]] = [
+    ("unknown task", lambda p: ["--task", "sorting"], "--task must be one of"),
+    (
+        "malformed space",
+        lambda p: ["--space", bad_space(p, "task: copy\nparams: {lr: [1,\n")],
+        "malformed YAML",
+    ),
+    (
+        "invalid space",
+        lambda p: ["--space", bad_space(p, "task: copy\nparams: {lr: {uniform: [1, 0]}}\n")],
+        "params.lr: uniform bounds must satisfy low < high",
+    ),
+    ("too many CPUs", lambda p: ["--cpus-per-trial", "4096"], "--cpus-per-trial 4096 is more"),
+    ("no such GPU", lambda p: ["--gpus-per-trial", "64"], "--gpus-per-trial 64 is more"),
+    (
+        "resume of nothing",
+        lambda p: ["--resume", "--experiment", "never-ran"],
+        "no experiment to resume",
+    ),
+    ("bad number", lambda p: ["--num-samples", "0"], "--num-samples must be >= 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS]
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make_args: Callable[[Path], list[str]],
+    message: str,
+) -> None:
+    storage = tmp_path / "results"
+    argv = [*make_args(tmp_path), "--storage-path", str(storage), "--no-tracking"]
+    with pytest.raises(SystemExit) as info:
+        guarded(run.PROG, lambda: run.main(argv))
+    err = capsys.readouterr().err
+    # Rule: bad input is exit code 2 with one line on stderr naming the problem.
+    assert info.value.code == 2
+    assert message in err and err.count("\n") == 1, err
+    # Rule: it is caught before any trial starts: nothing was written.
+    assert not storage.exists()
+
+
+def test_bad_input_from_the_shell_has_no_traceback(run_cli: Runner) -> None:
+    done = run_cli("--task", "sorting", timeout=60)
+    # Rule: the script itself exits 2 with a single line and no traceback.
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "--task must be one of" in done.stderr
+
+
+@pytest.mark.slow
+def test_local_ray_listens_on_loopback_only(psutil: ModuleType) -> None:
+    import ray
+
+    # Rule under test: the settings run.py starts Ray with (run.init_ray).
+    os.environ.setdefault(run.LOOPBACK_ENV, "0")
+    run.init_ray(run.SearchConfig())
+    try:
+
+        @ray.remote
+        def pid() -> int:
+            return os.getpid()
+
+        ray.get([pid.remote() for _ in range(2)])  # start worker processes too
+        listeners: dict[str, set[str]] = {}
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                for conn in proc.net_connections(kind="inet"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        listeners.setdefault(proc.name(), set()).add(conn.laddr.ip)
+            except psutil.Error:
+                continue
+        for conn in psutil.Process().net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN:
+                listeners.setdefault("driver", set()).add(conn.laddr.ip)
+    finally:
+        ray.shutdown()
+    # Rule: the check saw Ray's servers (GCS, raylet, workers), so it is not vacuous.
+    names = " ".join(listeners)
+    assert "gcs_server" in names and "raylet" in names and "ray::" in names, listeners
+    # Rule: every listening socket of every Ray process is bound to a loopback address.
+    exposed = {name: ips - LOOPBACK for name, ips in listeners.items() if ips - LOOPBACK}
+    assert not exposed, exposed
