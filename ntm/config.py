@@ -17,7 +17,7 @@ def _require(ok: bool, message: str) -> None:
 
 
 def from_mapping(cls: type, values: Mapping[str, Any], *, what: str) -> Any:
-    """Build dataclass ``cls`` from ``values``; an unknown key is an error listing the valid keys."""
+    """Build dataclass ``cls`` from ``values``; an unknown key is an error listing valid keys."""
     valid = sorted(f.name for f in fields(cls))
     unknown = sorted(set(values) - set(valid))
     if unknown:
@@ -78,11 +78,13 @@ class NTMConfig:
         )
         _require(
             self.controller in CONTROLLERS,
-            f"controller must be one of {list(CONTROLLERS)}, but got controller={self.controller!r}.",
+            f"controller must be one of {list(CONTROLLERS)}, "
+            f"but got controller={self.controller!r}.",
         )
         _require(
             self.activation in ACTIVATIONS,
-            f"activation must be one of {list(ACTIVATIONS)}, but got activation={self.activation!r}.",
+            f"activation must be one of {list(ACTIVATIONS)}, "
+            f"but got activation={self.activation!r}.",
         )
         _require(
             self.memory_init in MEMORY_INITS,

@@ -37,7 +37,10 @@ class NTMState(NamedTuple):
 
 
 class Trace(NamedTuple):
-    """What happened inside a sequence, for plots: weightings [T, B, H, N] and memory [T, B, N, M]."""
+    """What happened inside a sequence, for plots.
+
+    weights: [T, B, H, N] weightings of every head; memory: [T, B, N, M] after each step.
+    """
 
     weights: torch.Tensor
     memory: torch.Tensor

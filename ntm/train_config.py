@@ -33,9 +33,9 @@ class TrainConfig:
     """
 
     optimizer: str = "adam"
-    lr: float = 2e-3
+    lr: float = 5e-3
     momentum: float = 0.9
-    batch_size: int = 8
+    batch_size: int = 16
     clip: str = "norm"
     clip_value: float = 10.0
     steps: int = 2000

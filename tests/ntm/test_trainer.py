@@ -104,4 +104,3 @@ def test_short_copy_run_learns() -> None:
     trainer.run()
     # copy 1-5 drops under 0.5 bit errors per sequence within a fixed, seeded budget
     assert trainer.evaluate()["bit_errors"] < 0.5
-
