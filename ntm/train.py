@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1, help="torch threads")
     g.add_argument("--device", default="cpu")
+    g.add_argument(
+        "--engine",
+        default=d_train.engine,
+        help="auto | eager | manual | compiled (auto: manual on CPU, eager elsewhere)",
+    )
     g.add_argument("--checkpoint", type=Path, help="checkpoint file to write")
     g.add_argument("--checkpoint-every", type=int, default=10, help="in reports")
     g.add_argument(
@@ -145,6 +150,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         seed=a.seed,
         threads=a.threads,
         device=a.device,
+        engine=a.engine,
         inject_nan_at_step=a.inject_nan_at_step,
     )
     return RunConfig(task=task, model=model, curriculum=curriculum, train=train)

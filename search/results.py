@@ -3,7 +3,8 @@
 Rows are ranked by status first (completed and ASHA-stopped trials, then NaN-pruned, then
 errored: a NaN trial is never ranked best, whatever it scored before the fault), then by
 ``best_bit_errors`` (lowest objective over the trial's reports), then by the highest
-curriculum level reached.
+curriculum level reached, then by ``last_cost`` (the last evaluation's cost in bits per
+sequence: among trials that all reach 0 bit errors, the most confident one first).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def trial_row(
         "best_bit_errors": _best_objective(history, last),
         "last_bit_errors": last.get("objective", math.nan) if status != PRUNED_NAN else math.nan,
         "max_level": max_level,
+        "last_cost": last.get("eval_loss", math.nan) if status != PRUNED_NAN else math.nan,
         "iterations": last.get("training_iteration", 0),
         "sequences": last.get("sequences", 0),
         **{k: config.get(k) for k in KEY_PARAMS},
@@ -89,11 +91,17 @@ def results_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     if table.empty:
         return table
     rank = table["status"].map(_STATUS_RANK)
-    order = table.assign(_rank=rank, _best=table["best_bit_errors"].fillna(math.inf))
-    order = order.sort_values(
-        ["_rank", "_best", "max_level"], ascending=[True, True, False], kind="stable"
+    order = table.assign(
+        _rank=rank,
+        _best=table["best_bit_errors"].fillna(math.inf),
+        _cost=table["last_cost"].fillna(math.inf),
     )
-    return order.drop(columns=["_rank", "_best"]).reset_index(drop=True)
+    order = order.sort_values(
+        ["_rank", "_best", "max_level", "_cost"],
+        ascending=[True, True, False, True],
+        kind="stable",
+    )
+    return order.drop(columns=["_rank", "_best", "_cost"]).reset_index(drop=True)
 
 
 def status_counts(table: pd.DataFrame) -> dict[str, int]:

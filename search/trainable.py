@@ -2,7 +2,8 @@
 
 Each report (one ASHA "iteration") carries the metric keys of the search contract;
 ``objective`` is the evaluation bit errors per sequence at the task's target difficulty.
-The trainable, not the trainer, enforces the trial's time cap and the solved rule, at report
+The trainable, not the trainer, enforces the trial's time cap and the solved rule (under
+``stop_bit_errors`` at the target level for ``SOLVED_REPORTS`` reports in a row), at report
 boundaries, so that the last report of a trial that ran to its own end is known to be the
 last one and says ``status: "completed"``. A NonFiniteError ends the trial with a single
 ``status: "pruned_nan"`` report (objective ``PRUNED_OBJECTIVE``) and a normal return.
@@ -30,6 +31,7 @@ from search.params import run_config_from_trial
 from search.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
 CHECKPOINT_FILE = "checkpoint.pt"
+SOLVED_REPORTS = 3  # consecutive solved reports before a trial counts as solved and stops
 
 __all__ = ["CHECKPOINT_FILE", "train_ntm", "trial_device"]
 
@@ -65,14 +67,24 @@ class _Trial:
         self.last: dict[str, Any] = {}
         self.last_checkpoint = time.monotonic()
 
+    def solved_streak(self) -> int:
+        """Trailing reports (this one included) solved at the target level: evaluation bit
+        errors under ``stop_bit_errors``. Read from the trainer's history, so it survives a
+        restore from a checkpoint."""
+        if self.stop_bit_errors is None:
+            return 0
+        target, streak = self.trainer.scheduler.target_level, 0
+        for h in reversed(self.trainer.history):
+            errors = h.get("eval_bit_errors")
+            if errors is None or h["level"] != target or errors >= self.stop_bit_errors:
+                break
+            streak += 1
+        return streak
+
     def is_final(self, report: Report) -> bool:
         cfg = self.trainer.config.train
-        solved = (
-            self.stop_bit_errors is not None
-            and report.eval_bit_errors is not None
-            and self.trainer.scheduler.at_target
-            and report.eval_bit_errors < self.stop_bit_errors
-        )
+        # one lucky evaluation is not a solution: stay solved for SOLVED_REPORTS reports
+        solved = self.solved_streak() >= SOLVED_REPORTS
         out_of_time = self.max_seconds > 0 and report.elapsed >= self.max_seconds
         return report.step >= cfg.steps or out_of_time or solved
 
