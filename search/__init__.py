@@ -2,6 +2,9 @@
 
 Entry point: ``python search/run.py`` (``--help``). Modules:
 
+- ``search.cli``: the command line (``--help`` text, parser) -> ``search.config.SearchConfig``;
+- ``search.driver``: one search: checks, Ray started or joined, the run, the results table;
+- ``search.tuner``: the Ray Tune ``Tuner`` (Optuna searcher, ASHA, tracking, reporter);
 - ``search.space``: the space YAML files (``search/spaces/``): loading and validation;
 - ``search.params``: a trial's flat Ray ``config`` -> ``ntm.train_config.RunConfig``;
 - ``search.trainable``: the Ray trainable (reports, checkpoints, NaN -> ``pruned_nan``);

@@ -106,24 +106,16 @@ def _reports(trial_dir: Path) -> list[dict[str, Any]]:
 
 def from_mlflow(tracking_uri: str, experiment: str, scratch: Path) -> list[Candidate] | None:
     """Trials of the newest search in the MLflow experiment; None if there is none."""
-    from search.tracking import ROLE_TAG, child_runs, connect
+    from search.mlflow_runs import child_runs, connect, find_parent
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
         return None  # no store there: do not create one just to look
     client = connect(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return None
-    parents = client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = 'search'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not parents:
+    parent = find_parent(client, experiment, finished=True)
+    if parent is None:
         return None
     out = []
-    for run in child_runs(client, parents[0].info.run_id):
+    for run in child_runs(client, parent):
         tags, metrics = run.data.tags, dict(run.data.metrics)
         out.append(
             Candidate(tags.get("trial_id", run.info.run_id), tags.get("status", "running"),
@@ -216,7 +208,7 @@ def register(tracking_uri: str, experiment: str, name: str, out: Path, trial_id:
     import torch
 
     import ntm
-    from search.tracking import ROLE_TAG
+    from search.mlflow_runs import ROLE_TAG
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -274,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     explicit_uri = a.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     uri = explicit_uri or DEFAULT_TRACKING_URI
     if a.register or (explicit_uri and not uri.startswith("sqlite:")):
-        from search.tracking import connect
+        from search.mlflow_runs import connect
 
         connect(uri)  # fail fast: an unreachable server is an error before any work
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,31 +30,28 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import random
-import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
-from curricula import SCHEDULERS, CurriculumConfig, scheduler_param_names
-from ntm.config import NTMConfig
-from ntm.tasks import TASKS
-from ntm.train_config import TrainConfig
-from search.params import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS, run_config_from_trial
-
-SPACES_DIR = Path(__file__).resolve().parent / "spaces"
-KINDS = ("value", "choice", "int", "uniform", "loguniform")
-TOP_KEYS = ("task", "task_params", "params", "start_points")
-_VALIDATION_SAMPLES = 64  # seeded random configs built and checked before any trial starts
+from search.space_parse import parse_space
+from search.space_types import (
+    KINDS,
+    SPACES_DIR,
+    TOP_KEYS,
+    Param,
+    RandomSuggester,
+    SearchSpace,
+    SpaceError,
+    Suggester,
+)
 
 __all__ = [
     "KINDS",
     "SPACES_DIR",
+    "TOP_KEYS",
     "Param",
     "RandomSuggester",
     "SearchSpace",
@@ -62,149 +59,8 @@ __all__ = [
     "Suggester",
     "default_space_path",
     "load_space",
+    "parse_space",
 ]
-
-
-class SpaceError(ValueError):
-    """A space file that cannot be used; the message is one line naming the file and field."""
-
-
-class Suggester(Protocol):
-    """The part of ``optuna.Trial`` a space needs (Ray's define-by-run captor provides it)."""
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1) -> int: ...
-
-    def suggest_float(
-        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
-    ) -> float: ...
-
-
-class RandomSuggester:
-    """Seeded random draws, a third of them at the bounds (used to validate spaces)."""
-
-    def __init__(self, seed: int, fixed: Mapping[str, Any] | None = None) -> None:
-        self.rng = random.Random(seed)
-        self.fixed = dict(fixed or {})
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self.fixed[name] if name in self.fixed else self.rng.choice(list(choices))
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1) -> int:
-        if name in self.fixed:
-            return int(self.fixed[name])
-        return self.rng.choice([low, high, low + step * self.rng.randint(0, (high - low) // step)])
-
-    def suggest_float(
-        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
-    ) -> float:
-        if name in self.fixed:
-            return float(self.fixed[name])
-        if log:
-            inner = math.exp(self.rng.uniform(math.log(low), math.log(high)))
-        else:
-            inner = self.rng.uniform(low, high)
-        return self.rng.choice([low, high, inner])
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter: ``kind`` in KINDS; ``values`` are the choices, ``(low, high)`` or ``(v,)``."""
-
-    name: str
-    kind: str
-    values: tuple[Any, ...]
-    step: float | None = None
-    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-
-    def possible(self) -> tuple[Any, ...] | None:
-        """Every value it can take, for ``value``/``choice``; None for ranges."""
-        return self.values if self.kind in ("value", "choice") else None
-
-    def active(self, chosen: Mapping[str, Any]) -> bool:
-        return all(p in chosen and chosen[p] in vals for p, vals in self.when.items())
-
-    def draw(self, trial: Suggester) -> Any:
-        if self.kind == "value":
-            return self.values[0]
-        if self.kind == "choice":
-            return trial.suggest_categorical(self.name, list(self.values))
-        low, high = self.values
-        if self.kind == "int":
-            return trial.suggest_int(self.name, low, high, step=int(self.step or 1))
-        return trial.suggest_float(
-            self.name, float(low), float(high), step=self.step, log=self.kind == "loguniform"
-        )
-
-    def contains(self, value: Any) -> bool:
-        if self.kind in ("value", "choice"):
-            return value in self.values
-        ok_type = isinstance(value, int) if self.kind == "int" else isinstance(value, int | float)
-        return ok_type and not isinstance(value, bool) and self.values[0] <= value <= self.values[1]
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """A validated space; calling it with an Optuna trial samples one config (define-by-run)."""
-
-    task: str
-    task_params: Mapping[str, Any]
-    params: tuple[Param, ...]
-    start_points: tuple[Mapping[str, Any], ...] = ()
-    source: str = "<space>"
-
-    def __call__(self, trial: Suggester) -> dict[str, Any]:
-        return self.sample(trial)
-
-    def sample(self, trial: Suggester) -> dict[str, Any]:
-        """Draw the active parameters in file order (conditions see earlier values)."""
-        chosen: dict[str, Any] = {}
-        for param in self.params:
-            if param.active(chosen):
-                chosen[param.name] = param.draw(trial)
-        return chosen
-
-    def with_fixed(
-        self, values: Mapping[str, Any], *, task_params: Mapping[str, Any] | None = None
-    ) -> SearchSpace:
-        """The same space with ``values`` fixed (unconditionally) and task params replaced."""
-        params = [p for p in self.params if p.name not in values]
-        fixed = [Param(name, "value", (v,)) for name, v in values.items()]
-        points = tuple({k: v for k, v in p.items() if k not in values} for p in self.start_points)
-        return dataclasses.replace(
-            self,
-            params=tuple(fixed + params),
-            task_params=dict(self.task_params if task_params is None else task_params),
-            start_points=tuple(p for p in points if p),
-        )
-
-    def validate(self, fixed_keys: Mapping[str, Any]) -> None:
-        """Build and check run configs drawn from the space (seeded) and every start point."""
-        from curricula import make_scheduler
-        from ntm.trainer import resolve
-
-        draws = [
-            (f"a config drawn from the space (draw {i})", RandomSuggester(i))
-            for i in range(_VALIDATION_SAMPLES)
-        ]
-        draws += [
-            (f"start_points[{i}]", RandomSuggester(i, p)) for i, p in enumerate(self.start_points)
-        ]
-        for what, suggester in draws:
-            sample = self.sample(suggester)
-            config = {
-                **fixed_keys,
-                **sample,
-                "task": self.task,
-                "task_params": dict(self.task_params),
-            }
-            try:
-                resolved, _ = resolve(run_config_from_trial(config))
-                make_scheduler(resolved.curriculum)
-            except (ValueError, TypeError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise SpaceError(f"space {self.source}: {what} is invalid: {first}") from None
 
 
 def default_space_path(task: str) -> Path:
@@ -228,195 +84,3 @@ def load_space(path: str | Path, *, fixed_keys: Mapping[str, Any] | None = None)
     space = parse_space(raw, source=source)
     space.validate(fixed_keys or {"report_sequences": 64, "max_reports": 1})
     return space
-
-
-def parse_space(raw: Any, *, source: str) -> SearchSpace:
-    """Check the structure, names, types and conditions of a parsed space file."""
-
-    def fail(where: str, message: str) -> typing.NoReturn:
-        raise SpaceError(f"space {source}: {where}: {message}")
-
-    if not isinstance(raw, Mapping):
-        fail(
-            "top level",
-            f"must be a mapping with keys {list(TOP_KEYS)}, but got {type(raw).__name__}",
-        )
-    unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
-    if unknown:
-        fail("top level", f"unknown key(s) {unknown}; valid keys are {list(TOP_KEYS)}")
-    task = raw.get("task")
-    if task not in TASKS:
-        fail("task", f"must be one of {sorted(TASKS)}, but got {task!r}")
-    task_params = raw.get("task_params") or {}
-    if not isinstance(task_params, Mapping):
-        fail("task_params", f"must be a mapping, but got {task_params!r}")
-    if not isinstance(raw.get("params"), Mapping) or not raw["params"]:
-        fail("params", "must be a non-empty mapping of parameter name to value or distribution")
-    params: list[Param] = []
-    for name, spec in raw["params"].items():
-        params.append(_parse_param(str(name), spec, params, fail))
-    _check_curriculum_params(params, fail)
-    points = raw.get("start_points") or []
-    if not isinstance(points, list) or not all(isinstance(p, Mapping) for p in points):
-        fail("start_points", "must be a list of mappings of parameter name to value")
-    space = SearchSpace(
-        str(task), dict(task_params), tuple(params), tuple(dict(p) for p in points), source
-    )
-    for i, point in enumerate(space.start_points):
-        _check_point(space, i, point, fail)
-    return space
-
-
-_HINTS: dict[str, Any] = {
-    **typing.get_type_hints(NTMConfig),
-    **typing.get_type_hints(TrainConfig),
-    "curriculum": str,
-    "start_level": int,
-}
-
-
-def _check_type(where: str, name: str, value: Any, fail: Any) -> None:
-    hint = _HINTS.get(name)
-    checks: dict[Any, bool] = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
-        str: isinstance(value, str),
-        bool: isinstance(value, bool),
-    }
-    if not checks.get(hint, True):
-        extra = " (YAML reads 1e-4 as a string: write 1.0e-4)" if isinstance(value, str) else ""
-        fail(where, f"must be of type {getattr(hint, '__name__', hint)}, but got {value!r}{extra}")
-
-
-def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param:
-    where = f"params.{name}"
-    if name not in SEARCHABLE_KEYS:
-        fail(where, f"unknown parameter; valid parameters are {sorted(SEARCHABLE_KEYS)}")
-    if any(p.name == name for p in earlier):
-        fail(where, "defined twice")
-    if not isinstance(spec, Mapping):
-        spec = {"value": spec}
-    kinds = [k for k in KINDS if k in spec]
-    extra = sorted(set(spec) - set(KINDS) - {"step", "when"}, key=str)
-    if len(kinds) != 1 or extra:
-        fail(
-            where,
-            f"must have exactly one of {list(KINDS)} plus optional 'step'/'when', "
-            f"but got keys {sorted(spec, key=str)}",
-        )
-    kind = kinds[0]
-    when = _parse_when(where, spec.get("when"), earlier, fail)
-    if kind == "value":
-        _check_type(where, name, spec["value"], fail)
-        return Param(name, kind, (spec["value"],), when=when)
-    if kind == "choice":
-        choices = spec["choice"]
-        if not isinstance(choices, list) or not choices:
-            fail(where, f"choice must be a non-empty list, but got {choices!r}")
-        for c in choices:
-            if c is not None and not isinstance(c, bool | int | float | str):
-                fail(where, f"choices must be scalars (None, bool, int, float, str), but got {c!r}")
-            _check_type(where, name, c, fail)
-        return Param(name, kind, tuple(choices), when=when)
-    bounds = spec[kind]
-    numeric = (
-        isinstance(bounds, list)
-        and len(bounds) == 2
-        and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
-    )
-    if not numeric:
-        hint = (
-            " (YAML reads 1e-4 as a string: write 1.0e-4)"
-            if isinstance(bounds, list) and any(isinstance(b, str) for b in bounds)
-            else ""
-        )
-        fail(where, f"{kind} must be a list [low, high] of two numbers, but got {bounds!r}{hint}")
-    low, high = bounds
-    if not low < high or (kind == "loguniform" and low <= 0):
-        rule = "0 < low < high" if kind == "loguniform" else "low < high"
-        fail(where, f"{kind} bounds must satisfy {rule}, but got [{low}, {high}]")
-    if kind == "int" and not (isinstance(low, int) and isinstance(high, int)):
-        fail(where, f"int bounds must be integers, but got [{low}, {high}]")
-    step = spec.get("step")
-    if step is not None and (
-        kind == "loguniform" or not isinstance(step, int | float) or step <= 0
-    ):
-        fail(where, f"step must be a number > 0 and only with int/uniform, but got step={step!r}")
-    if kind == "int" and step is not None and (not isinstance(step, int) or (high - low) % step):
-        fail(
-            where,
-            f"int step must be an integer dividing high - low ({high - low}), but got {step!r}",
-        )
-    field_type = _HINTS.get(name)
-    if field_type is not None and (
-        field_type is not int if kind == "int" else field_type is not float
-    ):
-        fail(
-            where,
-            f"is of type {getattr(field_type, '__name__', field_type)}; "
-            f"{kind} does not fit it (use choice or value)",
-        )
-    return Param(name, kind, (low, high), step=step, when=when)
-
-
-def _parse_when(
-    where: str, when: Any, earlier: list[Param], fail: Any
-) -> dict[str, tuple[Any, ...]]:
-    if when is None:
-        return {}
-    if not isinstance(when, Mapping) or not when:
-        fail(where, f"when must be a mapping {{parent: value or [values]}}, but got {when!r}")
-    out: dict[str, tuple[Any, ...]] = {}
-    for parent, values in when.items():
-        found = [p for p in earlier if p.name == parent]
-        if not found or found[0].possible() is None:
-            fail(
-                where,
-                f"when refers to {parent!r}, which must be a value/choice parameter "
-                "defined earlier",
-            )
-        vals = tuple(values) if isinstance(values, list) else (values,)
-        possible = found[0].possible() or ()
-        bad = [v for v in vals if v not in possible]
-        if bad:
-            fail(where, f"when: {parent} can be {list(possible)}, but got {bad}")
-        out[str(parent)] = vals
-    return out
-
-
-def _check_curriculum_params(params: list[Param], fail: Any) -> None:
-    by_name = {p.name: p for p in params}
-    curriculum = by_name.get("curriculum")
-    names = tuple(curriculum.possible() or ()) if curriculum is not None else ("none",)
-    for name in names:
-        if name not in SCHEDULERS:
-            fail("params.curriculum", f"must be one of {sorted(SCHEDULERS)}, but got {name!r}")
-    for p in params:
-        if p.name not in CURRICULUM_PARAM_KEYS:
-            continue
-        active_for = [n for n in names if n in p.when.get("curriculum", names)]
-        for name in active_for:
-            allowed = scheduler_param_names(name)
-            if p.name not in allowed:
-                fail(
-                    f"params.{p.name}",
-                    f"curriculum {name!r} takes {sorted(allowed)}, not {p.name!r}; "
-                    f"limit it with when: {{curriculum: [...]}}",
-                )
-    _ = CurriculumConfig  # the config these keys end up in
-
-
-def _check_point(space: SearchSpace, index: int, point: Mapping[str, Any], fail: Any) -> None:
-    by_name = {p.name: p for p in space.params}
-    chosen = space.sample(RandomSuggester(index, point))
-    for key, value in point.items():
-        where = f"start_points[{index}].{key}"
-        if key not in by_name:
-            fail(where, f"is not a parameter of this space; its parameters are {sorted(by_name)}")
-        if not by_name[key].contains(value):
-            fail(
-                where,
-                f"{value!r} is outside the space ({by_name[key].kind} {list(by_name[key].values)})",
-            )
-        if key not in chosen:
-            fail(where, f"is not active for this point (its when: {dict(by_name[key].when)})")

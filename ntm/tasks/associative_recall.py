@@ -35,10 +35,12 @@ from ntm.tasks.base import (
     TaskFields,
     check_int,
     check_range,
+    exact_sizes,
     gather_steps,
+    level_high,
     random_bits,
+    sample_sizes,
     time_steps,
-    uniform_ints,
 )
 
 
@@ -71,23 +73,14 @@ class AssociativeRecallTask(TaskFields):
             max_level=self.max_items,
         )
 
-    def _level_high(self, level: int) -> int:
-        check_int("level", level, 1)
-        return max(level, self.min_items)
-
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
-        check_int("batch_size", batch_size, 1)
-        items = uniform_ints(self.min_items, self._level_high(level), batch_size, generator)
-        return self._build(items, generator)
+        return self._build(sample_sizes(batch_size, level, self.min_items, generator), generator)
 
     def sample_exact(self, batch_size: int, size: int, generator: torch.Generator) -> Batch:
-        check_int("batch_size", batch_size, 1)
-        check_int("size", size, 2)
-        items = torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
-        return self._build(items, generator)
+        return self._build(exact_sizes(batch_size, size, 2, generator), generator)
 
     def describe_level(self, level: int) -> str:
-        return f"items {self.min_items}-{self._level_high(level)}"
+        return f"items {self.min_items}-{level_high(level, self.min_items)}"
 
     def _build(self, k: torch.Tensor, generator: torch.Generator) -> Batch:
         """k: [B] int64 item counts -> padded batch."""

@@ -117,6 +117,29 @@ def uniform_ints(low: int, high: int, batch_size: int, generator: torch.Generato
     return torch.randint(low, high + 1, (batch_size,), generator=generator, device=generator.device)
 
 
+def level_high(level: int, minimum: int) -> int:
+    """The largest size drawn at ``level``: the level itself, at least ``minimum``."""
+    check_int("level", level, 1)
+    return max(level, minimum)
+
+
+def sample_sizes(
+    batch_size: int, level: int, minimum: int, generator: torch.Generator
+) -> torch.Tensor:
+    """[B] int64 sizes drawn uniformly from ``minimum..level_high(level, minimum)``."""
+    check_int("batch_size", batch_size, 1)
+    return uniform_ints(minimum, level_high(level, minimum), batch_size, generator)
+
+
+def exact_sizes(
+    batch_size: int, size: int, minimum: int, generator: torch.Generator
+) -> torch.Tensor:
+    """[B] int64, every entry ``size`` (checked to be >= ``minimum``)."""
+    check_int("batch_size", batch_size, 1)
+    check_int("size", size, minimum)
+    return torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
+
+
 def random_bits(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """float32 tensor of independent Bernoulli(0.5) bits (0.0 or 1.0)."""
     bits = torch.randint(0, 2, shape, generator=generator, device=generator.device)

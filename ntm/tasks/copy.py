@@ -29,10 +29,12 @@ from ntm.tasks.base import (
     TaskFields,
     check_int,
     check_range,
+    exact_sizes,
     gather_steps,
+    level_high,
     random_bits,
+    sample_sizes,
     time_steps,
-    uniform_ints,
 )
 
 
@@ -63,23 +65,14 @@ class CopyTask(TaskFields):
             max_level=self.max_length,
         )
 
-    def _level_high(self, level: int) -> int:
-        check_int("level", level, 1)
-        return max(level, self.min_length)
-
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
-        check_int("batch_size", batch_size, 1)
-        lengths = uniform_ints(self.min_length, self._level_high(level), batch_size, generator)
-        return self._build(lengths, generator)
+        return self._build(sample_sizes(batch_size, level, self.min_length, generator), generator)
 
     def sample_exact(self, batch_size: int, size: int, generator: torch.Generator) -> Batch:
-        check_int("batch_size", batch_size, 1)
-        check_int("size", size, 1)
-        lengths = torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
-        return self._build(lengths, generator)
+        return self._build(exact_sizes(batch_size, size, 1, generator), generator)
 
     def describe_level(self, level: int) -> str:
-        return f"length {self.min_length}-{self._level_high(level)}"
+        return f"length {self.min_length}-{level_high(level, self.min_length)}"
 
     def _build(self, n: torch.Tensor, generator: torch.Generator) -> Batch:
         """n: [B] int64 sequence lengths -> padded batch."""

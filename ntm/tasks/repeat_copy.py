@@ -32,6 +32,7 @@ from ntm.tasks.base import (
     TaskFields,
     check_int,
     check_range,
+    exact_sizes,
     gather_steps,
     random_bits,
     time_steps,
@@ -94,11 +95,9 @@ class RepeatCopyTask(TaskFields):
         repeats: int | None = None,
     ) -> Batch:
         """Every sequence has length ``size`` and ``repeats`` (default ``max_repeats``) copies."""
-        check_int("batch_size", batch_size, 1)
-        check_int("size", size, 1)
+        n = exact_sizes(batch_size, size, 1, generator)
         repeats = self.max_repeats if repeats is None else repeats
         check_int("repeats", repeats, 1)
-        n = torch.full((batch_size,), size, dtype=torch.int64, device=generator.device)
         return self._build(n, torch.full_like(n, repeats), generator)
 
     def describe_level(self, level: int) -> str:
