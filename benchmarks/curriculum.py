@@ -86,6 +86,7 @@ def one_run(args: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
             seed=seed,
             threads=1,
             eval_batch=64,
+            lr_decay_on_solve=opts["lr_decay_on_solve"],
         ),
     )
     trainer = Trainer(config)
@@ -163,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solved", type=float, default=0.1)
     p.add_argument("--relapse", type=float, default=1.0)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--lr-decay-on-solve",
+        type=float,
+        default=1.0,
+        help="TrainConfig.lr_decay_on_solve (1 = off)",
+    )
     p.add_argument("--smoke-test", action="store_true", help="2 schedulers, 1 seed, tiny budget")
     a = p.parse_args(argv)
     names = a.schedulers.split(",")
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_every": a.eval_every,
         "solved": a.solved,
         "relapse": a.relapse,
+        "lr_decay_on_solve": a.lr_decay_on_solve,
     }
     seeds = range(a.seeds)
     if a.smoke_test:
@@ -224,7 +232,8 @@ def markdown(summaries: list[dict[str, Any]], opts: dict[str, Any]) -> str:
         rows.append("| " + " | ".join(cells) + " |")
     return (
         "\n".join(rows)
-        + f"\n\n(budget {opts['budget']} sequences, batch {opts['batch']}, lr {opts['lr']})"
+        + f"\n\n(budget {opts['budget']} sequences, batch {opts['batch']}, lr {opts['lr']}, "
+        f"lr_decay_on_solve {opts['lr_decay_on_solve']})"
     )
 
 

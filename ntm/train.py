@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=d_train.batch_size)
     g.add_argument("--clip", default=d_train.clip, help="norm | value | none")
     g.add_argument("--clip-value", type=float, default=d_train.clip_value)
+    g.add_argument(
+        "--lr-decay-on-solve",
+        type=float,
+        default=d_train.lr_decay_on_solve,
+        help="multiply lr by this once the target level is first solved (1 = off)",
+    )
     g = p.add_argument_group("run")
     g.add_argument("--steps", type=int, default=d_train.steps, help="0 = no step limit")
     g.add_argument("--max-seconds", type=float, default=0.0, help="0 = no time limit")
@@ -151,6 +157,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         threads=a.threads,
         device=a.device,
         engine=a.engine,
+        lr_decay_on_solve=a.lr_decay_on_solve,
         inject_nan_at_step=a.inject_nan_at_step,
     )
     return RunConfig(task=task, model=model, curriculum=curriculum, train=train)

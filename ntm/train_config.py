@@ -13,6 +13,7 @@ from ntm.fast import ENGINES
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
+SOLVED_BIT_ERRORS = 0.1  # "solved": evaluation bit errors per sequence at the target level
 CLIPS = ("norm", "value", "none")
 
 
@@ -26,6 +27,10 @@ class TrainConfig:
     steps / max_seconds: stop after whichever comes first (0 = no limit on that one).
     stop_bit_errors: stop early once the evaluation at the target level is below this
         (None = never stop early).
+    lr_decay_on_solve: multiply the learning rate by this, once, when the evaluation at the
+        target level first falls under ``SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
+        1.0 = off). Solving is the easy
+        half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
         multiplied by NaN before backward, so the gradients turn non-finite for real.
     engine: how the training forward/backward runs (``ntm.fast``): ``auto`` (the fastest
@@ -47,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
+    lr_decay_on_solve: float = 1.0
     inject_nan_at_step: int | None = None
     engine: str = "auto"
 
@@ -76,6 +82,11 @@ class TrainConfig:
         need(
             self.max_seconds >= 0,
             f"max_seconds must be >= 0, but got max_seconds={self.max_seconds}.",
+        )
+        need(
+            0 < self.lr_decay_on_solve <= 1,
+            "lr_decay_on_solve must be in (0, 1], "
+            f"but got lr_decay_on_solve={self.lr_decay_on_solve}.",
         )
 
 

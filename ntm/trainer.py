@@ -20,7 +20,7 @@ from ntm.fast import resolve_engine, sequence_logits
 from ntm.metrics import LN2, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks import Batch, Task, make_task
-from ntm.train_config import RunConfig
+from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
 
@@ -80,6 +80,7 @@ class Trainer:
         self.sequences = 0
         self.elapsed = 0.0
         self.history: list[dict[str, Any]] = []
+        self.lr_decayed = False  # lr_decay_on_solve applied (once, at the first solve)
         self._names = [n for n, _ in self.model.named_parameters()]
 
     # -- one step ---------------------------------------------------------------------------
@@ -203,6 +204,8 @@ class Trainer:
         evaluation: dict[str, float] = {}
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
+            if decision.level == self.task.max_level and not self.lr_decayed:
+                self._maybe_decay_lr(evaluation["bit_errors"])
         return Report(
             step=self.step,
             sequences=self.sequences,
@@ -215,6 +218,14 @@ class Trainer:
             eval_loss=evaluation.get("loss"),
             eval_bit_errors=evaluation.get("bit_errors"),
         )
+
+    def _maybe_decay_lr(self, eval_bit_errors: float) -> None:
+        """Apply ``lr_decay_on_solve`` once, when the target level is first solved."""
+        factor = self.config.train.lr_decay_on_solve
+        if factor < 1.0 and eval_bit_errors < SOLVED_BIT_ERRORS:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= factor
+            self.lr_decayed = True
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -234,6 +245,7 @@ class Trainer:
             "elapsed": self.elapsed,
             "curriculum": self.scheduler.state_dict(),
             "history": self.history,
+            "lr_decayed": self.lr_decayed,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -259,4 +271,5 @@ class Trainer:
         trainer.elapsed = ckpt["elapsed"]
         trainer.scheduler.load_state_dict(ckpt["curriculum"])
         trainer.history = list(ckpt["history"])
+        trainer.lr_decayed = bool(ckpt.get("lr_decayed", False))
         return trainer

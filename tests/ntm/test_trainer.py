@@ -104,3 +104,24 @@ def test_short_copy_run_learns() -> None:
     trainer.run()
     # copy 1-5 drops under 0.5 bit errors per sequence within a fixed, seeded budget
     assert trainer.evaluate()["bit_errors"] < 0.5
+
+
+def test_lr_decays_once_on_solve_and_survives_resume(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        TINY, train=dataclasses.replace(TINY.train, lr=1e-2, lr_decay_on_solve=0.25)
+    )
+    trainer = Trainer(config)
+    trainer._maybe_decay_lr(0.5)
+    # not solved (0.5 >= 0.1 bit errors per sequence): the rate is unchanged
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
+    trainer._maybe_decay_lr(0.0)
+    # solved: multiplied by the factor, once
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-3)
+    assert trainer.lr_decayed
+    trainer.save(tmp_path / "solved.pt")
+    resumed = Trainer.from_checkpoint(tmp_path / "solved.pt")
+    # a resumed run keeps the decayed rate and does not decay it again
+    assert resumed.lr_decayed
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-3)
+    with pytest.raises(ValueError, match="lr_decay_on_solve"):
+        dataclasses.replace(TINY.train, lr_decay_on_solve=0.0)
