@@ -118,7 +118,7 @@ def kill_a_busy_worker(cluster: Cluster, experiment: str, *, at_iteration: int) 
 def test_search_survives_the_loss_of_a_worker(cluster: Cluster, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    iterations = 8
+    iterations = 16  # long enough that the kill at iteration 2 lands while the trial runs
     args = [
         *search_args(cluster, tmp_path, "node-loss"),
         "--shared-storage",
