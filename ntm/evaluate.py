@@ -18,7 +18,7 @@ import torch
 from ntm.api import load
 from ntm.checkpoint import load_checkpoint
 from ntm.cli import Parser, UsageError, guarded
-from ntm.metrics import LN2, bit_errors, sequence_cost_nats
+from ntm.metrics import batch_scores
 from ntm.model import NTM
 from ntm.tasks import Task
 
@@ -48,11 +48,8 @@ def evaluate_sizes(
         batch = task.sample_exact(batch_size, size, torch.Generator().manual_seed(seed + size))
         batch = batch.to(device)
         logits, _, _ = model.forward_sequence(batch.inputs)
-        cost = sequence_cost_nats(logits, batch.targets, batch.mask) / LN2
-        errors = bit_errors(logits, batch.targets, batch.mask)
-        rows.append(
-            {"size": size, "cost_bits": float(cost.mean()), "bit_errors": float(errors.mean())}
-        )
+        scores = batch_scores(logits, batch.targets, batch.mask)
+        rows.append({"size": size, "cost_bits": scores["loss"], "bit_errors": scores["bit_errors"]})
     return rows
 
 

@@ -30,3 +30,15 @@ def bit_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
     """
     wrong = ((logits > 0).to(targets.dtype) != (targets > 0.5).to(targets.dtype)).to(logits.dtype)
     return (wrong.sum(-1) * mask).sum(0)
+
+
+def batch_scores(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> dict[str, float]:
+    """Mean cost (bits per sequence) and mean bit errors per sequence of one scored batch.
+
+    logits, targets: [T, B, O]; mask: [T, B] -> {"loss": bits, "bit_errors": errors}.
+    """
+    cost = sequence_cost_nats(logits, targets, mask)  # [B]
+    errors = bit_errors(logits, targets, mask)  # [B]
+    return {"loss": float(cost.mean()) / LN2, "bit_errors": float(errors.mean())}

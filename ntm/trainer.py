@@ -17,7 +17,7 @@ from curricula import make_scheduler
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.events import NonFiniteError
 from ntm.fast import resolve_engine, sequence_logits
-from ntm.metrics import LN2, bit_errors, sequence_cost_nats
+from ntm.metrics import LN2, batch_scores, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks import Batch, Task, make_task
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
@@ -149,9 +149,7 @@ class Trainer:
             batch = self.task.sample(n, level or self.task.max_level, gen)
         batch = batch.to(self.device)
         logits, _, _ = self.model.forward_sequence(batch.inputs)
-        cost = sequence_cost_nats(logits, batch.targets, batch.mask)
-        errors = bit_errors(logits, batch.targets, batch.mask)
-        return {"loss": float(cost.mean()) / LN2, "bit_errors": float(errors.mean())}
+        return batch_scores(logits, batch.targets, batch.mask)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
@@ -204,7 +202,7 @@ class Trainer:
         evaluation: dict[str, float] = {}
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
-            if decision.level == self.task.max_level and not self.lr_decayed:
+            if self.scheduler.at_target and not self.lr_decayed:
                 self._maybe_decay_lr(evaluation["bit_errors"])
         return Report(
             step=self.step,
