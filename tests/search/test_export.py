@@ -14,18 +14,20 @@ import pytest
 import torch
 
 import ntm
+from ntm.cli import guarded
 from ntm.trainer import Trainer
-from search import export
-from search.tracking import ROLE_TAG, connect
+from search.export import PROG, main
+from search.tracking.client import connect
+from search.tracking.runs import ROLE_TAG
 from tests.search.mlflow_helpers import EXPORT, Smoke, free_port, ray_reports
 
 pytest_plugins = ["tests.search.mlflow_fixtures"]  # the session fixture `smoke`, shared
 
 
 def run_export(argv: list[str]) -> int:
-    """export.main as the command line runs it: a bad input is one line on stderr, exit 2."""
+    """Export as the command line runs it: a bad input is one line on stderr, exit 2."""
     try:
-        return export.guarded(export.PROG, lambda: export.main(argv))
+        return guarded(PROG, lambda: main(argv))
     except SystemExit as exc:
         return int(exc.code or 0)
 

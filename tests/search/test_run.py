@@ -12,8 +12,12 @@ import pandas as pd
 import pytest
 
 from ntm.cli import guarded
-from search import run
-from search.status import FINAL_STATUSES
+from search.cluster.env import LOOPBACK_ENV
+from search.cluster.nodes import init_ray
+from search.launch.cli import PROG
+from search.launch.config import SearchConfig
+from search.run import main
+from search.trial.status import FINAL_STATUSES
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost"}
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -40,7 +44,7 @@ def test_smoke_test_runs_a_complete_search(run_cli: Runner, tmp_path: Path) -> N
 
 def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        run.main(["--help"])
+        main(["--help"])
     out = capsys.readouterr().out
     # Rule: --help exits 0 and lists the options of the issue.
     assert info.value.code == 0
@@ -93,7 +97,7 @@ def test_bad_input_exits_2_with_one_line(
     storage = tmp_path / "results"
     argv = [*make_args(tmp_path), "--storage-path", str(storage), "--no-tracking"]
     with pytest.raises(SystemExit) as info:
-        guarded(run.PROG, lambda: run.main(argv))
+        guarded(PROG, lambda: main(argv))
     err = capsys.readouterr().err
     # Rule: bad input is exit code 2 with one line on stderr naming the problem.
     assert info.value.code == 2
@@ -114,9 +118,9 @@ def test_bad_input_from_the_shell_has_no_traceback(run_cli: Runner) -> None:
 def test_local_ray_listens_on_loopback_only(psutil: ModuleType) -> None:
     import ray
 
-    # Rule under test: the settings run.py starts Ray with (run.init_ray).
-    os.environ.setdefault(run.LOOPBACK_ENV, "0")
-    run.init_ray(run.SearchConfig())
+    # Rule under test: the settings run.py starts Ray with (init_ray).
+    os.environ.setdefault(LOOPBACK_ENV, "0")
+    init_ray(SearchConfig().address)
     try:
 
         @ray.remote

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from search.tracking import RUN_STATUS, connect, flatten_params, result_metrics
+from search.tracking.client import connect, flatten_params
+from search.tracking.runs import RUN_STATUS, result_metrics
 from tests.search.mlflow_helpers import Smoke, ray_reports, ray_trial_ids
 
 pytest_plugins = ["tests.search.mlflow_fixtures"]  # the session fixture `smoke`, shared

@@ -1,5 +1,6 @@
-"""Parsing a space file's mapping into a ``SearchSpace``: structure, names, types and
-``when`` conditions; every error one line naming the file and field (``SpaceError``).
+"""Parsing a space file's mapping into a ``SearchSpace`` (the format: ``search.space.format``):
+structure, names, types and ``when`` conditions; every error one line naming the file and
+field (``SpaceError``). Whether every config drawn from it builds: ``search.space.validate``.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from curricula import SCHEDULERS, CurriculumConfig, scheduler_param_names
+from curricula import SCHEDULERS, scheduler_param_names
 from ntm.config import NTMConfig
 from ntm.tasks import TASKS
 from ntm.train_config import TrainConfig
-from search.params import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS
-from search.space_types import KINDS, TOP_KEYS, Param, RandomSuggester, SearchSpace, SpaceError
+from search.space.format import KINDS, TOP_KEYS, Param, RandomSuggester, SearchSpace, SpaceError
+from search.trial.keys import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS
 
 __all__ = ["parse_space"]
 
@@ -191,7 +192,6 @@ def _check_curriculum_params(params: list[Param], fail: Any) -> None:
                     f"curriculum {name!r} takes {sorted(allowed)}, not {p.name!r}; "
                     f"limit it with when: {{curriculum: [...]}}",
                 )
-    _ = CurriculumConfig  # the config these keys end up in
 
 
 def _check_point(space: SearchSpace, index: int, point: Mapping[str, Any], fail: Any) -> None:
