@@ -99,14 +99,25 @@ def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param
         _check_type(where, name, spec["value"], fail)
         return Param(name, kind, (spec["value"],), when=when)
     if kind == "choice":
-        choices = spec["choice"]
-        if not isinstance(choices, list) or not choices:
-            fail(where, f"choice must be a non-empty list, but got {choices!r}")
-        for c in choices:
-            if c is not None and not isinstance(c, bool | int | float | str):
-                fail(where, f"choices must be scalars (None, bool, int, float, str), but got {c!r}")
-            _check_type(where, name, c, fail)
-        return Param(name, kind, tuple(choices), when=when)
+        return Param(name, kind, _parse_choices(where, name, spec["choice"], fail), when=when)
+    low, high, step = _parse_range(where, name, kind, spec, fail)
+    return Param(name, kind, (low, high), step=step, when=when)
+
+
+def _parse_choices(where: str, name: str, choices: Any, fail: Any) -> tuple[Any, ...]:
+    if not isinstance(choices, list) or not choices:
+        fail(where, f"choice must be a non-empty list, but got {choices!r}")
+    for c in choices:
+        if c is not None and not isinstance(c, bool | int | float | str):
+            fail(where, f"choices must be scalars (None, bool, int, float, str), but got {c!r}")
+        _check_type(where, name, c, fail)
+    return tuple(choices)
+
+
+def _parse_range(
+    where: str, name: str, kind: str, spec: Mapping[str, Any], fail: Any
+) -> tuple[Any, Any, Any]:
+    """``[low, high]`` and ``step`` of an ``int``/``uniform``/``loguniform`` parameter."""
     bounds = spec[kind]
     numeric = (
         isinstance(bounds, list)
@@ -145,7 +156,7 @@ def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param
             f"is of type {getattr(field_type, '__name__', field_type)}; "
             f"{kind} does not fit it (use choice or value)",
         )
-    return Param(name, kind, (low, high), step=step, when=when)
+    return low, high, step
 
 
 def _parse_when(
