@@ -8,8 +8,8 @@
 
 Ray runs locally by default (started in-process, every server on 127.0.0.1, no dashboard,
 all CPUs); --address auto, or RAY_ADDRESS, joins a running cluster instead. Each trial
-reports every --report-sequences training sequences (one ASHA iteration), evaluating bit
-errors per sequence at the task's target difficulty: that is the `objective` minimised.
+reports every --report-sequences training sequences (one ASHA iteration), evaluated at the
+task's target difficulty: the trainer's `objective` (today bit errors per sequence) is minimised.
 
 Fault injection (tests, demos): --inject-nan-at-step N makes the first --inject-nan-trials K
 trials (default 1) multiply their loss by NaN at step N, so their gradients turn non-finite
@@ -33,6 +33,8 @@ from ntm.cli import Parser, add_fields, field_values
 from ntm.tasks import TASKS
 from search.cluster.storage import resolve_storage
 from search.launch.config import SearchConfig
+from search.tracking.client import DEFAULT_TRACKING_URI
+from search.trial.keys import TrialSettings
 
 __all__ = ["PROG", "build_parser", "config_from_args"]
 
@@ -49,7 +51,7 @@ HELP = {
     "report_sequences": "training sequences per report (one ASHA iteration)",
     "trial_seconds": "training-time cap of one trial, 0 = none",
     "stop_bit_errors": "a trial at its target level stops, completed, once its objective "
-    "stays below this (3 reports in a row)",
+    f"stays below this ({TrialSettings.solved_reports} reports in a row)",
     "eval_batch": "evaluation sequences",
     "grace_period": "ASHA grace period in iterations; None: 10%% of --max-iterations",
     "reduction_factor": "ASHA reduction factor",
@@ -61,7 +63,7 @@ HELP = {
     "shared_storage": "declare a local --storage-path shared by every node (NFS)",
     "resume": "continue --experiment NAME",
     "checkpoint_seconds": "checkpoint a trial at most this often (and at its last report)",
-    "tracking_uri": "MLflow URI; None: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db",
+    "tracking_uri": f"MLflow URI; None: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}",
     "top": "rows of the final table",
     "smoke_test": "a complete tiny search (< 1 min)",
     "inject_nan_at_step": "fault injection: NaN loss at step N",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 from ntm.cli import guarded
 from search.cluster.env import LOOPBACK_ENV
 from search.cluster.nodes import init_ray
-from search.launch.cli import PROG
+from search.launch.cli import PROG, build_parser, config_from_args
 from search.launch.config import SearchConfig
 from search.run import main
 from search.trial.status import FINAL_STATUSES
@@ -54,6 +55,21 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--seed", "--smoke-test", "--address", "--inject-nan-at-step", "--inject-nan-trials",
     ):  # fmt: skip
         assert flag in out, flag
+
+
+def test_options_are_the_search_config_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    cfg = config_from_args(build_parser().parse_args([]))
+    # Rule: with no option, the dataclass defaults; the entry point names the experiment and
+    # resolves the relative default storage path once, against the working directory.
+    storage = str((tmp_path / "ray_results").resolve())
+    assert cfg == dataclasses.replace(
+        SearchConfig(), experiment=cfg.experiment, storage_path=storage
+    )
+    assert cfg.experiment is not None and cfg.experiment.startswith("copy-")
 
 
 def bad_space(tmp_path: Path, text: str) -> str:
