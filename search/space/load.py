@@ -2,6 +2,7 @@
 shipped spaces are ``search/spaces/TASK.yaml`` (format: ``search.space.format``).
 
 Example:
+    >>> from search.space.format import RandomSuggester
     >>> space = load_space(default_space_path("copy"))
     >>> sorted(space.sample(RandomSuggester(0)))[:3]
     ['batch_size', 'clip', 'clip_value']
