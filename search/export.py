@@ -4,6 +4,10 @@
     python search/export.py --experiment copy-asha --out exported/copy
     python search/export.py --experiment copy-asha --out exported/copy --force --register ntm-copy
 
+``--register NAME`` also logs the model to MLflow as a pyfunc (inputs [B, T, I] float32 ->
+output probabilities [B, T, O]), registers it as NAME and sets ``--alias`` (``champion``):
+``mlflow.pyfunc.load_model("models:/NAME@champion").predict(inputs)``.
+
 Writes ``OUT/model.pt``, ``OUT/config.json``, ``OUT/metrics.json`` and ``OUT/plots/``
 (``search.exporter.write``) for the best trial that neither diverged nor errored
 (``search.exporter.candidates``: from the Ray experiment ``STORAGE_PATH/EXPERIMENT``, else
@@ -34,10 +38,11 @@ from ntm.errors import first_line  # noqa: E402
 from ntm.evaluate import parse_sizes  # noqa: E402
 from search.cluster.storage import DEFAULT_STORAGE_PATH, resolve_storage  # noqa: E402
 from search.exporter.candidates import Candidate, from_mlflow, from_ray, select  # noqa: E402
-from search.exporter.write import register, write_export, write_metrics  # noqa: E402
+from search.exporter.write import check_alias, register, write_export, write_metrics  # noqa: E402
 from search.tracking.client import DEFAULT_TRACKING_URI, connect, tracking_uri  # noqa: E402
 
 PROG = "python search/export.py"
+DEFAULT_ALIAS = "champion"  # MLflow 3 loads models:/NAME@ALIAS
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -54,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", help="comma-separated sizes for metrics.json; None: from task")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--register", metavar="NAME", help="also register in the MLflow registry")
+    p.add_argument("--alias", default=DEFAULT_ALIAS, help="with --register: the version's alias")
     return p
 
 
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("mlflow", "alembic"):  # keep stderr to our one line on errors
         logging.getLogger(name).setLevel(logging.WARNING)
     sizes = parse_sizes(a.lengths) if a.lengths else None
+    check_alias(a.alias)
     storage = resolve_storage(a.storage_path)  # once, here: Ray reads a relative path as a URI
     _check_out(a.out, a.force)
     uri = tracking_uri(a.tracking_uri)
@@ -110,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         metrics = write_export(best, build, sizes)
         if a.register:
             try:
-                version = register(uri, a.experiment, a.register, build, best.trial_id)
+                version = register(uri, a.experiment, a.register, build, best.trial_id,
+                                   alias=a.alias)  # fmt: skip
             except Exception as exc:  # MlflowException: registry refused, server error
                 raise UsageError(f"--register {a.register} failed: {first_line(exc)}") from None
-            metrics["registered"] = {"name": a.register, "version": version}
+            metrics["registered"] = {"name": a.register, "version": version, "alias": a.alias}
             write_metrics(build, metrics)
         _replace(build, a.out)
     finally:

@@ -21,6 +21,7 @@ from search.launch.results import format_table, table_from_grid, write_csv
 from search.launch.tuner import build_tuner, make_tracking, restore_tuner
 from search.space.format import SearchSpace
 from search.tracking.callback import MlflowTrackingCallback
+from search.tracking.client import ui_runs_url
 from search.tracking.finish import finish_search
 
 __all__ = ["check_experiment", "run_search"]
@@ -80,4 +81,5 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
         finish_search(callback, table, cfg.experiment_path)
+        print(f"{PROG}: {ui_runs_url(callback.tracking_uri, callback.experiment_id())}")
     return table
