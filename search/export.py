@@ -13,7 +13,8 @@ Writes ``OUT/model.pt``, ``OUT/config.json``, ``OUT/metrics.json`` and ``OUT/plo
 (``search.exporter.candidates``: from the Ray experiment ``STORAGE_PATH/EXPERIMENT``, else
 from MLflow). Everything is built in a temporary directory beside OUT and renamed into
 place, so OUT is either complete or untouched. ``--storage-path`` may be relative (the
-default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once.
+default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once; or a URI
+(``s3://BUCKET/PREFIX``): the trials are read there and the chosen checkpoint downloaded.
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
+import pyarrow.fs  # noqa: E402
+
 from ntm.cli import Parser, UsageError, guarded  # noqa: E402
 from ntm.errors import first_line  # noqa: E402
 from ntm.evaluate import parse_sizes  # noqa: E402
-from search.cluster.storage import DEFAULT_STORAGE_PATH, resolve_storage  # noqa: E402
-from search.exporter.candidates import Candidate, from_mlflow, from_ray, select  # noqa: E402
+from search.cluster.storage import (  # noqa: E402
+    DEFAULT_STORAGE_PATH,
+    filesystem,
+    require_reachable_storage,
+    resolve_storage,
+)
+from search.exporter.candidates import Candidate, fetch, from_mlflow, from_ray, select  # noqa: E402
 from search.exporter.write import check_alias, register, write_export, write_metrics  # noqa: E402
 from search.tracking.client import DEFAULT_TRACKING_URI, connect, tracking_uri  # noqa: E402
 
@@ -82,14 +90,15 @@ def _replace(tmp: Path, out: Path) -> None:
 
 
 def _candidates(experiment: str, storage: str, uri: str, scratch: Path) -> list[Candidate]:
-    """The trials: from Ray's experiment directory if there is one, else from MLflow."""
-    experiment_dir = Path(storage) / experiment
-    if experiment_dir.is_dir():
-        return from_ray(experiment_dir)
+    """The trials: from Ray's experiment if there is one, else from MLflow."""
+    experiment_path = f"{storage}/{experiment}"
+    fs, path = filesystem(experiment_path)
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
+        return from_ray(experiment_path)
     found = from_mlflow(uri, experiment, scratch)
     if found is None:
         raise UsageError(
-            f"unknown experiment {experiment!r}: no Ray experiment at {experiment_dir} "
+            f"unknown experiment {experiment!r}: no Ray experiment at {experiment_path} "
             f"and no search of that name in MLflow at {uri}."
         )
     return found
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse_sizes(a.lengths) if a.lengths else None
     check_alias(a.alias)
     storage = resolve_storage(a.storage_path)  # once, here: Ray reads a relative path as a URI
+    require_reachable_storage(storage)
     _check_out(a.out, a.force)
     uri = tracking_uri(a.tracking_uri)
     if a.register or (uri != DEFAULT_TRACKING_URI and not uri.startswith("sqlite:")):
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         best = select(_candidates(a.experiment, storage, uri, tmp / "download"),
                       metric=a.metric, mode=a.mode)  # fmt: skip
+        best = fetch(best, tmp / "download")
         build = tmp / "export"
         metrics = write_export(best, build, sizes)
         if a.register:

@@ -14,7 +14,7 @@ from ray.tune import Tuner
 from ntm.cli import UsageError
 from ntm.errors import require
 from search.cluster.nodes import check_resources, init_ray
-from search.cluster.storage import require_shared_storage
+from search.cluster.storage import require_reachable_storage, require_shared_storage
 from search.launch.cli import PROG
 from search.launch.config import SearchConfig, load_search_space
 from search.launch.results import format_table, table_from_grid, write_csv
@@ -66,6 +66,7 @@ def _tune(
 
 def run_search(cfg: SearchConfig) -> pd.DataFrame:
     """Validate, start Ray, search, and return the results table (also printed and saved)."""
+    require_reachable_storage(cfg.storage_path)  # a missing bucket: before anything is written
     space = None if cfg.resume else load_search_space(cfg)  # a resumed search has its own
     if not cfg.address:
         check_resources(cfg.cpus_per_trial, cfg.gpus_per_trial, joined=False)
