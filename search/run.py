@@ -22,6 +22,7 @@ if str(_HERE.parent) not in sys.path:
 
 from ntm.cli import guarded  # noqa: E402
 from search.cli import PROG, build_parser, config_from_args  # noqa: E402
+from search.cluster_check import require_cluster  # noqa: E402
 from search.config import (  # noqa: E402
     SMOKE_MODEL,
     SMOKE_TASK_PARAMS,
@@ -78,6 +79,8 @@ __all__ = [
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if cfg.address:  # before anything is written: no cluster to join is a usage error
+        require_cluster(cfg.address)
     table = run_search(cfg)
     errored = (table["status"] == "error").all() if not table.empty else True
     return 1 if errored else 0
