@@ -7,13 +7,13 @@
 This machine becomes the head of a one-node cluster (``benchmarks/ssh_node.py``: sshd on
 127.0.0.1:22 in its own PID and mount namespaces). The config handed to ``ray up`` is derived
 from cluster.local.yaml by changing only values its ``CHANGE:`` comments mark (head IP, worker
-IPs, SSH user and key, shared directory, cluster name; :func:`derive_config` refuses anything
-else) and passes ``python -m search.cluster_check``. Then, with the commands the README gives:
-``ray up``; the smoke search through ``ray exec ... python search/run.py --address auto``,
-tracked by the MLflow server the head start commands launched; its runs read back over REST;
-the best trial exported on the head and fetched with ``ray rsync-down``; MLflow stopped;
-``ray down``. Every listener of the node is sampled while it is up. Whatever happens, the
-cluster is taken down and every process of the node killed by pid (:func:`launched`).
+IPs, SSH user and key, shared directory, cluster name; ``benchmarks/derive_config.py`` refuses
+anything else) and passes ``python -m search.cluster_check``. Then, with the README's commands:
+``ray up``; the smoke search through ``ray exec CONFIG "... python search/run.py --address
+auto ..."``, tracked by the MLflow server that the head start commands launched; its runs read
+back over REST; the best trial exported on the head and fetched with ``ray rsync-down``; MLflow
+stopped; ``ray down``. Every listener of the node is sampled while it is up. Whatever happens,
+every process of the node is killed by pid at the end (:func:`launched`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.derive_config import derive_config, node_changes  # noqa: E402
 from benchmarks.ssh_node import SSHNode, node_listeners, port_in_use, psutil, ssh_node  # noqa: E402
 from search.cluster_check import check_config  # noqa: E402
 
@@ -48,62 +48,6 @@ RAY_PORTS = (6379, 8076, 8077, 5000)  # GCS, object and node manager, MLflow: fi
 EXPERIMENT = "smoke-cluster"
 VENV_LINK = "ntm-venv"  # the venv cluster.local.yaml's setup makes (test -x skips making it)
 STEP_TIMEOUT_S = 300.0
-_ENTRY = re.compile(r"(- |[\w.-]+:(\s|$))")  # a list item or a mapping key
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def covered_by_change(lines: list[str], index: int, value: str) -> bool:
-    """True if ``value`` on line ``index`` is one that a ``CHANGE`` comment marks.
-
-    A ``key: value`` or list-item line is marked by a comment on it or in the block of comment
-    lines right above it. A continuation line of a folded command is marked only if the
-    comment block above its command names ``value`` itself: the rest of the command is not.
-    """
-    entry = index
-    if not _ENTRY.match(lines[index].lstrip()):
-        while entry > 0 and (
-            not lines[entry].strip() or _indent(lines[entry]) >= _indent(lines[index])
-        ):
-            entry -= 1
-    block = [lines[entry]] if "# CHANGE" in lines[entry] else []
-    above = entry - 1
-    while above >= 0 and lines[above].lstrip().startswith("#"):
-        block.append(lines[above])
-        above -= 1
-    text = " ".join(block)
-    return "CHANGE" in text and (entry == index or value in text)
-
-
-def derive_config(text: str, changes: dict[str, str]) -> str:
-    """``text`` with each old value replaced, if every line holding one is marked CHANGE."""
-    lines = text.splitlines()
-    for old in changes:
-        held = [
-            i for i, line in enumerate(lines) if old in line and not line.lstrip().startswith("#")
-        ]
-        if not held:
-            raise ValueError(f"{old!r} does not occur in the config")
-        bad = [i + 1 for i in held if not covered_by_change(lines, i, old)]
-        if bad:
-            raise ValueError(f"{old!r} is not a CHANGE: value (line(s) {bad})")
-    for old, new in changes.items():
-        text = text.replace(old, new)
-    return text
-
-
-def test_changes(node: SSHNode, cluster_name: str) -> dict[str, str]:
-    """The CHANGE: values of cluster.local.yaml for a one-node cluster on ``node``."""
-    return {
-        "ntm-search-local": cluster_name,
-        "head_ip: 192.0.2.10": "head_ip: 127.0.0.1",
-        "[192.0.2.11, 192.0.2.12]": "[]",
-        "ssh_user: ubuntu": f"ssh_user: {node.user}",
-        "~/.ssh/id_ed25519": str(node.key),
-        "/mnt/ntm-shared": str(node.node_home / "ntm-shared"),
-    }
 
 
 @dataclass(frozen=True)
@@ -170,8 +114,11 @@ def _forget_cluster(name: str) -> None:
 
 
 @contextlib.contextmanager
-def launched(venv: Path) -> Iterator[Launch]:
-    """A fresh node and its derived config (checked); on exit the node killed by pid.
+def launched(
+    venv: Path, *, changes: Callable[[SSHNode, str], dict[str, str]] = node_changes
+) -> Iterator[Launch]:
+    """A fresh node and the config derived with ``changes`` (checked before any `ray` command);
+    on exit the node killed by pid.
 
     Killing the node ends whatever `ray up` started on it (Ray, MLflow), even after a failure
     half-way; the launcher's own state for the cluster is removed too.
@@ -186,7 +133,7 @@ def launched(venv: Path) -> Iterator[Launch]:
     try:
         with ssh_node(venv, venv_link=VENV_LINK) as node:
             config = work / "cluster.yaml"
-            config.write_text(derive_config(LOCAL_CONFIG.read_text(), test_changes(node, name)))
+            config.write_text(derive_config(LOCAL_CONFIG.read_text(), changes(node, name)))
             check_config(config)  # the derived config has no placeholder left
             yield Launch(config, node, str(node.node_home / "ntm-shared"), work, env)
     finally:
@@ -248,6 +195,11 @@ class Outcome:
     left_running: list[str]  # node processes other than sshd after MLflow stop and `ray down`
 
 
+def experiment_dir(launch: Launch) -> Path:
+    """The search's Ray experiment in the node's shared directory, seen from this machine."""
+    return launch.node.home / "ntm-shared" / "ray-results" / EXPERIMENT
+
+
 def run_cluster(launch: Launch) -> Outcome:
     """`ray up`, the search, REST read-back, export, MLflow stop and `ray down` (README order)."""
     seconds: dict[str, float] = {}
@@ -265,8 +217,7 @@ def run_cluster(launch: Launch) -> Outcome:
     seconds["search"] = run_step(launch, "search", on_head(launch, search), poll=sample)
     sample()
     runs = mlflow_runs(EXPERIMENT)
-    experiment_dir = launch.node.home / "ntm-shared" / "ray-results" / EXPERIMENT
-    trial_ids = {p.parent.name for p in experiment_dir.glob("*/params.json")}
+    trial_ids = {p.parent.name for p in experiment_dir(launch).glob("*/params.json")}
     export = (
         f"cd ~/ntm-search && python search/export.py --experiment {EXPERIMENT} "
         f"--storage-path {launch.shared}/ray-results --out exported/{EXPERIMENT}"
@@ -298,6 +249,18 @@ def _left_running(launch: Launch) -> list[str]:
         time.sleep(0.5)
 
 
+def seconds_per_report(experiment_dir: Path) -> float:
+    """Mean trial time per reported iteration (Ray's time_total_s / training_iteration)."""
+    ratios = []
+    for result in experiment_dir.glob("*/result.json"):
+        lines = [line for line in result.read_text().splitlines() if line.strip()]
+        last = json.loads(lines[-1])
+        ratios.append(last["time_total_s"] / last["training_iteration"])
+    if not ratios:
+        raise RuntimeError(f"no trial results in {experiment_dir}")
+    return sum(ratios) / len(ratios)
+
+
 def in_process_search(work: Path) -> float:
     """Seconds of the same smoke search run in-process (local Ray, sqlite MLflow)."""
     storage = work / "local-results"
@@ -327,9 +290,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"listener_ips": addresses, "trials": trials, "runs": len(outcome.runs)}))
         if args.compare_local:
             local = in_process_search(launch.work)
-            overhead = (outcome.seconds["search"] - local) / max(trials, 1)
+            cluster_report = seconds_per_report(experiment_dir(launch))
+            local_report = seconds_per_report(launch.work / "local-results" / EXPERIMENT)
             print(json.dumps({"step": "search_in_process", "seconds": round(local, 2)}))
-            print(json.dumps({"per_trial_overhead_s": round(overhead, 2), "trials": trials}))
+            print(
+                json.dumps(
+                    {
+                        "seconds_per_report_cluster": round(cluster_report, 3),
+                        "seconds_per_report_in_process": round(local_report, 3),
+                        "search_seconds_difference_per_trial": round(
+                            (outcome.seconds["search"] - local) / max(trials, 1), 2
+                        ),
+                    }
+                )
+            )
     return 0
 
 
