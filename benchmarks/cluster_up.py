@@ -249,16 +249,31 @@ def _left_running(launch: Launch) -> list[str]:
         time.sleep(0.5)
 
 
-def seconds_per_report(experiment_dir: Path) -> float:
-    """Mean trial time per reported iteration (Ray's time_total_s / training_iteration)."""
-    ratios = []
+def trial_compute_s(experiment_dir: Path) -> tuple[float, int]:
+    """Mean seconds inside the trainable per trial (Ray's last time_total_s), and trials."""
+    totals = []
     for result in experiment_dir.glob("*/result.json"):
         lines = [line for line in result.read_text().splitlines() if line.strip()]
-        last = json.loads(lines[-1])
-        ratios.append(last["time_total_s"] / last["training_iteration"])
-    if not ratios:
+        totals.append(float(json.loads(lines[-1])["time_total_s"]))
+    if not totals:
         raise RuntimeError(f"no trial results in {experiment_dir}")
-    return sum(ratios) / len(ratios)
+    return sum(totals) / len(totals), len(totals)
+
+
+def overhead(wall_s: float, experiment_dir: Path) -> dict[str, float]:
+    """benchmarks/scaling.py's figure: slot-seconds not spent in the trainable, per trial.
+
+    ``slots * wall_s / trials - trial_compute_s``, with one slot per CPU of this machine (the
+    smoke search asks one CPU per trial; the launched head advertises every CPU).
+    """
+    compute, trials = trial_compute_s(experiment_dir)
+    slots = os.cpu_count() or 1
+    return {
+        "wall_s": round(wall_s, 2),
+        "trials": trials,
+        "trial_compute_s": round(compute, 3),
+        "overhead_s_per_trial": round(slots * wall_s / trials - compute, 3),
+    }
 
 
 def in_process_search(work: Path) -> float:
@@ -288,22 +303,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"step": step, "seconds": round(value, 2)}), flush=True)
         addresses = sorted({a.rsplit(":", 1)[0] for s in outcome.listeners.values() for a in s})
         print(json.dumps({"listener_ips": addresses, "trials": trials, "runs": len(outcome.runs)}))
+        cluster = overhead(outcome.seconds["search"], experiment_dir(launch))
+        print(json.dumps({"search": "launched cluster (ray exec, --address auto)", **cluster}))
         if args.compare_local:
-            local = in_process_search(launch.work)
-            cluster_report = seconds_per_report(experiment_dir(launch))
-            local_report = seconds_per_report(launch.work / "local-results" / EXPERIMENT)
-            print(json.dumps({"step": "search_in_process", "seconds": round(local, 2)}))
-            print(
-                json.dumps(
-                    {
-                        "seconds_per_report_cluster": round(cluster_report, 3),
-                        "seconds_per_report_in_process": round(local_report, 3),
-                        "search_seconds_difference_per_trial": round(
-                            (outcome.seconds["search"] - local) / max(trials, 1), 2
-                        ),
-                    }
-                )
-            )
+            wall = in_process_search(launch.work)
+            local = overhead(wall, launch.work / "local-results" / EXPERIMENT)
+            print(json.dumps({"search": "in-process (python search/run.py)", **local}))
     return 0
 
 
