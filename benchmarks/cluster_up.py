@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import hashlib
 import json
 import os
@@ -109,7 +110,7 @@ def _forget_cluster(name: str) -> None:
     """Ray's launcher-side files for cluster ``name`` (its ssh masters end with the node)."""
     for suffix in ("state", "lock"):
         Path(f"/tmp/ray/cluster-{name}.{suffix}").unlink(missing_ok=True)
-    user = hashlib.sha256(os.environ.get("USER", "root").encode()).hexdigest()[:10]
+    user = hashlib.sha256(getpass.getuser().encode()).hexdigest()[:10]  # as Ray's SSH runner
     shutil.rmtree(f"/tmp/ray_ssh_{user}/{hashlib.sha256(name.encode()).hexdigest()[:10]}", True)
 
 
