@@ -20,14 +20,8 @@ import pytest
 import torch
 
 import ntm
-from benchmarks.cluster_up import (
-    LOCAL_CONFIG,
-    Launch,
-    Outcome,
-    experiment_dir,
-    launched,
-    run_cluster,
-)
+from benchmarks.cluster_launch import LOCAL_CONFIG, Launch, launched
+from benchmarks.cluster_up import Outcome, experiment_dir, run_cluster
 from benchmarks.derive_config import covered_by_change, derive_config, node_changes
 from benchmarks.ssh_node import SSH_PORT, SSHNode, port_in_use
 from ntm.cli import UsageError
