@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import torch
 
+from ntm.baseline import Model, make_model
 from ntm.checkpoint import CheckpointError, load_checkpoint
-from ntm.model import NTM
 from ntm.tasks import Task, make_task
 from ntm.train_config import RunConfig
 
@@ -17,7 +17,7 @@ from ntm.train_config import RunConfig
 class Loaded(NamedTuple):
     """A ready model (eval mode, on ``device``), its task and the run's full configuration."""
 
-    model: NTM
+    model: Model  # an NTM, or the LSTM baseline for model='lstm'
     task: Task
     config: RunConfig
 
@@ -39,7 +39,7 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") ->
         model_cfg = dataclasses.replace(
             config.model, input_size=task.input_size, output_size=task.output_size
         )
-        model = NTM(model_cfg)
+        model = make_model(model_cfg)
         model.load_state_dict(ckpt["model"])
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not match its config: {exc}") from None

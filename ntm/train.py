@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="task parameter, e.g. max_length=20 (repeatable)",
     )
     g = p.add_argument_group("model")
+    g.add_argument("--model", default=d_model.model, help="ntm | lstm (the LSTM baseline)")
     g.add_argument("--controller", default=d_model.controller, help="lstm | feedforward")
     g.add_argument("--controller-size", type=int, default=d_model.controller_size)
     g.add_argument("--controller-layers", type=int, default=d_model.controller_layers)
@@ -123,6 +124,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
             curriculum_params[name] = getattr(a, name)
     task = TaskConfig(name=a.task, params=parse_key_values(a.task_param, flag="--task-param"))
     model = NTMConfig(
+        model=a.model,
         controller=a.controller,
         controller_size=a.controller_size,
         controller_layers=a.controller_layers,
@@ -171,6 +173,8 @@ def format_report(r: Report) -> str:
     )
     if r.eval_bit_errors is not None:
         line += f"  eval errors {r.eval_bit_errors:.3f}"
+    if r.objective is not None:
+        line += f"  objective {r.objective:.3f}"
     return line
 
 

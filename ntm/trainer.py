@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from curricula import make_scheduler
+from ntm.baseline import make_model
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.events import NonFiniteError
 from ntm.fast import resolve_engine, sequence_logits
-from ntm.metrics import LN2, batch_scores, bit_errors, sequence_cost_nats
+from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
 from ntm.model import NTM
 from ntm.tasks import Batch, Task, make_task
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
@@ -40,7 +41,13 @@ def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
 
 @dataclass(frozen=True)
 class Report:
-    """Metrics since the previous report. Costs are bits per sequence."""
+    """Metrics since the previous report. Costs are bits per sequence.
+
+    At evaluation reports, ``objective`` is the task's declared objective at the target level
+    (``Task.objective``: bit errors per sequence, or the Bayes gap for N-grams), the one value
+    a search ranks by; ``eval_scores`` holds the task's other scores (``marker_accuracy``,
+    ``bayes_optimal_cost``, ...), flattened into ``to_dict`` as ``eval_<name>``.
+    """
 
     step: int
     sequences: int
@@ -52,9 +59,13 @@ class Report:
     elapsed: float
     eval_loss: float | None = None
     eval_bit_errors: float | None = None
+    objective: float | None = None
+    eval_scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        out.update({f"eval_{k}": v for k, v in out.pop("eval_scores", {}).items()})
+        return out
 
 
 class Trainer:
@@ -66,8 +77,13 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
-        self.model = NTM(self.config.model).to(self.device)
-        self.engine = resolve_engine(cfg.engine, self.device)  # the train step's forward/backward
+        self.model = make_model(self.config.model).to(self.device)
+        # The train step's forward/backward (the LSTM baseline always runs eager).
+        self.engine = (
+            "eager"
+            if self.config.model.model == "lstm"
+            else resolve_engine(cfg.engine, self.device)
+        )
         params = self.model.parameters()
         if cfg.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
@@ -86,7 +102,10 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
-        logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
+        if isinstance(self.model, NTM):
+            logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
+        else:
+            logits = self.model.forward_sequence(batch.inputs)[0]  # [T, B, O]
         cost = sequence_cost_nats(logits, batch.targets, batch.mask)  # [B]
         return cost.mean(), bit_errors(logits.detach(), batch.targets, batch.mask)
 
@@ -138,7 +157,7 @@ class Trainer:
         batch_size: int | None = None,
         seed: int | None = None,
     ) -> dict[str, float]:
-        """Bits and bit errors per sequence on a fixed seeded batch at a level or exact size."""
+        """``task_scores`` (objective included) on a fixed seeded batch at a level or size."""
         gen = torch.Generator().manual_seed(
             self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed
         )
@@ -149,7 +168,7 @@ class Trainer:
             batch = self.task.sample(n, level or self.task.max_level, gen)
         batch = batch.to(self.device)
         logits, _, _ = self.model.forward_sequence(batch.inputs)
-        return batch_scores(logits, batch.targets, batch.mask)
+        return task_scores(self.task, logits, batch)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
@@ -200,10 +219,13 @@ class Trainer:
             self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)}
         )
         evaluation: dict[str, float] = {}
+        extra: dict[str, float] | None = None
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
             if self.scheduler.at_target and not self.lr_decayed:
                 self._maybe_decay_lr(evaluation["bit_errors"])
+            named = ("loss", "bit_errors", "objective")
+            extra = {k: v for k, v in evaluation.items() if k not in named}
         return Report(
             step=self.step,
             sequences=self.sequences,
@@ -215,6 +237,8 @@ class Trainer:
             elapsed=self.elapsed + seconds,
             eval_loss=evaluation.get("loss"),
             eval_bit_errors=evaluation.get("bit_errors"),
+            objective=evaluation.get("objective"),
+            eval_scores=extra,
         )
 
     def _maybe_decay_lr(self, eval_bit_errors: float) -> None:
