@@ -23,7 +23,6 @@ from ntm.baseline import Model
 from ntm.checkpoint import load_checkpoint
 from ntm.cli import Parser, UsageError, guarded
 from ntm.metrics import task_scores
-from ntm.model import NTM
 from ntm.tasks import RepeatCopyTask, Task
 
 PROG = "python -m ntm.evaluate"
@@ -102,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from ntm.plots import plot_inference, plot_learning_curve
 
         gen = torch.Generator().manual_seed(a.seed)
-        paths = []  # the LSTM baseline has no memory or heads to draw
-        if isinstance(model, NTM):
-            paths = plot_inference(model, task.sample_exact(1, sizes[0], gen), a.plots)
+        paths = plot_inference(model, task.sample_exact(1, sizes[0], gen), a.plots)
         history = load_checkpoint(a.checkpoint).get("history") or []
         if history:
             paths.append(plot_learning_curve(history, a.plots / "learning_curve.png"))

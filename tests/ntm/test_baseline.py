@@ -98,7 +98,8 @@ def test_cli_trains_and_evaluates_the_baseline(tmp_path: Path) -> None:
     train += ["--controller-size", "8", "--steps", "4", "--report-every", "2"]
     subprocess.run([*train, "--checkpoint", str(ckpt)], check=True, capture_output=True)
     out = subprocess.run(
-        [sys.executable, "-m", "ntm.evaluate", str(ckpt), "--lengths", "2,3", "--json"],
+        [sys.executable, "-m", "ntm.evaluate", str(ckpt), "--lengths", "2,3", "--json"]
+        + ["--plots", str(tmp_path / "plots")],
         check=True,
         capture_output=True,
         text=True,
@@ -109,3 +110,8 @@ def test_cli_trains_and_evaluates_the_baseline(tmp_path: Path) -> None:
     assert [r["size"] for r in report["results"]] == [2, 3]
     for row in report["results"]:
         assert row["objective"] == row["bit_errors"] and 0 <= row["marker_accuracy"] <= 1
+    # plots: the output against the target; no weightings or memory (the baseline has none)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "learning_curve.png",
+        "output_vs_target.png",
+    ]
