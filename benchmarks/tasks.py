@@ -48,8 +48,9 @@ from ntm.metrics import task_scores  # noqa: E402
 from ntm.tasks import Batch, RepeatCopyTask, Task  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
 from ntm.trainer import Report, Trainer  # noqa: E402
-from search.params import run_config_from_trial  # noqa: E402
-from search.space import RandomSuggester, default_space_path, load_space  # noqa: E402
+from search.space.format import RandomSuggester  # noqa: E402
+from search.space.load import default_space_path, load_space  # noqa: E402
+from search.trial.config import run_config_from_trial  # noqa: E402
 
 TASKS = ("repeat_copy", "associative_recall", "ngrams", "priority_sort", "copy")
 _HELD_SEED = 20_141_020  # seeds the held final batches, apart from training and eval data

@@ -13,8 +13,8 @@ import pytest
 
 from benchmarks.tasks import TASKS, start_point
 from ntm.trainer import Trainer
-from search.params import run_config_from_trial
-from search.space import default_space_path, load_space
+from search.space.load import default_space_path, load_space
+from search.trial.config import run_config_from_trial
 
 # Small versions of each task, where a short run of the recipe must lower its objective.
 SMALL: dict[str, dict[str, Any]] = {
