@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+MODELS = ("ntm", "lstm")
 CONTROLLERS = ("lstm", "feedforward")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 MEMORY_INITS = ("constant", "learned", "random")
@@ -29,6 +30,8 @@ def from_mapping(cls: type, values: Mapping[str, Any], *, what: str) -> Any:
 class NTMConfig:
     """Shape and options of one NTM (Graves et al. 2014, section 3).
 
+    model: ``ntm`` (the NTM) or ``lstm`` (the paper's baseline: the controller alone, no
+        memory or heads; ``ntm.baseline``). The memory and head fields are ignored by ``lstm``.
     input_size, output_size: widths I and O of the task's vectors.
     controller: ``lstm`` or ``feedforward``; controller_size units in each of controller_layers.
     memory_n, memory_m: N locations of width M.
@@ -40,6 +43,7 @@ class NTMConfig:
         ("bias learning"); when False they are fixed (read vectors 0, weightings one-hot at 0).
     """
 
+    model: str = "ntm"
     input_size: int = 9
     output_size: int = 8
     controller: str = "lstm"
@@ -55,6 +59,10 @@ class NTMConfig:
     learn_bias: bool = True
 
     def __post_init__(self) -> None:
+        _require(
+            self.model in MODELS,
+            f"model must be one of {list(MODELS)}, but got model={self.model!r}.",
+        )
         for name in ("input_size", "output_size", "controller_size", "controller_layers"):
             value = getattr(self, name)
             _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")

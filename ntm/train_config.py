@@ -109,6 +109,13 @@ class RunConfig:
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        if self.model.model == "lstm" and self.train.engine not in ("auto", "eager"):
+            raise ValueError(
+                "engine must be one of ['auto', 'eager'] for model='lstm' (the fast engines "
+                f"are NTM-only), but got engine={self.train.engine!r}."
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the form stored in checkpoints and logged as params)."""
         out = dataclasses.asdict(self)
