@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from ntm.config import NTMConfig
-from ntm.fast import sequence_logits
+from ntm.engines import sequence_logits
 from ntm.metrics import sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks.base import Batch

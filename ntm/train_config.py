@@ -9,7 +9,7 @@ from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
-from ntm.fast import ENGINES
+from ntm.engines import ENGINES
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")

@@ -15,8 +15,8 @@ import torch
 
 from curricula import make_scheduler
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
+from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
-from ntm.fast import resolve_engine, sequence_logits
 from ntm.metrics import LN2, batch_scores, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks import Batch, Task, make_task
@@ -52,6 +52,7 @@ class Report:
     elapsed: float
     eval_loss: float | None = None
     eval_bit_errors: float | None = None
+    engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -65,15 +66,18 @@ class Trainer:
         cfg = self.config.train
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
+        # Before the optimizer: building one imports torch's compiler, which creates a cache
+        # directory, and a bad curriculum must be refused before anything is created.
+        self.scheduler = make_scheduler(self.config.curriculum)
         torch.manual_seed(cfg.seed)
         self.model = NTM(self.config.model).to(self.device)
-        self.engine = resolve_engine(cfg.engine, self.device)  # the train step's forward/backward
+        # The train step's forward/backward, e.g. "compiled" (see ntm.engines).
+        self.engine = resolve_engine(cfg.engine, self.device, steps=cfg.steps)
         params = self.model.parameters()
         if cfg.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
         else:
             self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum)
-        self.scheduler = make_scheduler(self.config.curriculum)
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.level_rng = random.Random(cfg.seed)
         self.step = 0
@@ -215,6 +219,7 @@ class Trainer:
             elapsed=self.elapsed + seconds,
             eval_loss=evaluation.get("loss"),
             eval_bit_errors=evaluation.get("bit_errors"),
+            engine=engine_in_use(self.engine, self.config.model),
         )
 
     def _maybe_decay_lr(self, eval_bit_errors: float) -> None:
