@@ -148,6 +148,30 @@ def squash_backward(raw: Tensor, sizes: tuple[int, ...], p: HeadParams, d: HeadP
     return torch.cat(parts, dim=-1)
 
 
+def _lstm_cell_backward(
+    sig: Tensor, cand: Tensor, tanh_c: Tensor, c_prev: Tensor, d_h: Tensor, d_c: Tensor
+) -> tuple[Tensor, Tensor]:
+    """d_c' = d_c + d_h s(o) (1 - tanh^2 c'); d_gates = [d_c' tanh(g) i(1-i), d_c' c f(1-f),
+    d_c' i (1 - tanh^2 g), d_h tanh(c') o(1-o)] for one LSTM layer.
+
+    sig: sigmoid(gates) [B, 4C]; cand, tanh_c, c_prev, d_h (of h'), d_c (of c'): [B, C]
+    -> (d_gates [B, 4C], the total d_c' [B, C]).
+    """
+    size = cand.shape[1]
+    i, f, o = sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :]
+    d_cell = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
+    d_gates = torch.cat(
+        [
+            d_cell * cand * i * (1.0 - i),
+            d_cell * c_prev * f * (1.0 - f),
+            d_cell * i * (1.0 - cand * cand),
+            d_h * tanh_c * o * (1.0 - o),
+        ],
+        dim=-1,
+    )
+    return d_gates, d_cell
+
+
 def controller_step_backward(
     wt: ControllerWeights,
     layers: tuple[LayerSaved, ...],
@@ -157,9 +181,8 @@ def controller_step_backward(
     *,
     activation: str,
 ) -> tuple[list[Tensor], tuple[Tensor, ...], tuple[Tensor, ...], Tensor]:
-    """Top layer down. LSTM: d_c' += d_h' s(o) (1 - tanh^2 c'); d_gates = [d_c' tanh(g) i(1-i),
-    d_c' c f(1-f), d_c' i (1-tanh^2 g), d_h' tanh(c') o(1-o)]; d_c = d_c' f; d_h = d_gates W_h.
-    Feedforward: d_pre = d_h' activation'. Then d_below = d_pre W_in (layers > 0), d_r = d_pre0 W_r.
+    """Top layer down. LSTM: d_gates by ``_lstm_cell_backward``, d_c = d_c' f, d_h = d_gates W_h;
+    feedforward: d_pre = d_h' activation'. Then d_below = d_pre W_in (l > 0); d_r = d_pre0 W_r.
 
     d_h, d_c: gradients of h', c' per layer ([B, C]; d_c empty for feedforward) ->
     (d_pre per layer, d_h of the step's input h, d_c of its c, d_reads [B, R*M]).
@@ -172,19 +195,10 @@ def controller_step_backward(
     for layer in range(len(layers) - 1, -1, -1):
         saved = layers[layer]
         if saved.gates is not None and saved.cand is not None and saved.tanh_c is not None:
-            sig, cand, tanh_c = saved.gates, saved.cand, saved.tanh_c
-            i, f, o = sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :]
-            d_cell = d_c[layer] + d_h_above[layer] * o * (1.0 - tanh_c * tanh_c)
-            d_pre[layer] = torch.cat(
-                [
-                    d_cell * cand * i * (1.0 - i),
-                    d_cell * c_prev[layer] * f * (1.0 - f),
-                    d_cell * i * (1.0 - cand * cand),
-                    d_h_above[layer] * tanh_c * o * (1.0 - o),
-                ],
-                dim=-1,
-            )  # [B, 4C]
-            d_c_prev.append(d_cell * f)
+            d_pre[layer], d_cell = _lstm_cell_backward(
+                saved.gates, saved.cand, saved.tanh_c, c_prev[layer], d_h_above[layer], d_c[layer]
+            )
+            d_c_prev.append(d_cell * saved.gates[:, size : 2 * size])  # d_c = d_c' f
             d_h_prev.append(torch.matmul(d_pre[layer], wt.w_h[layer]))
         else:
             d_pre[layer] = d_h_above[layer] * activation_slope(activation, saved.h)
