@@ -20,7 +20,9 @@ from ntm.engines import (
 )
 from ntm.metrics import sequence_cost_nats
 from ntm.model import NTM
-from ntm.train_config import TrainConfig
+from ntm.tasks import TaskConfig
+from ntm.train_config import RunConfig, TrainConfig
+from ntm.trainer import Trainer
 
 SMALL = NTMConfig(input_size=5, output_size=4, controller_size=12, memory_n=10, memory_m=6)
 CONFIGS = {
@@ -98,3 +100,19 @@ def test_engine_names_are_checked() -> None:
     assert resolve_engine("auto", "cpu", steps=AUTO_COMPILE_MIN_STEPS - 1) == "manual"
     assert resolve_engine("auto", "meta") == "eager"
     assert resolve_engine("eager", "cpu", steps=10**6) == "eager"
+
+
+def test_trainer_reports_its_engine() -> None:
+    config = RunConfig(
+        task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
+        model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
+        train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
+    )
+    trainer = Trainer(config)
+    history = trainer.run()
+    # Rule: the resolved engine is on the trainer and in every report (a 4-step run is too
+    # short to repay a compile, so auto runs manual).
+    assert trainer.engine == "manual"
+    assert [r["engine"] for r in history] == ["manual", "manual"]
+    eager = Trainer(replace(config, train=replace(config.train, engine="eager")))
+    assert eager.engine == "eager"
