@@ -24,9 +24,10 @@ from ntm.engines import bptt, compiled
 from ntm.model import NTM
 
 ENGINES = ("auto", "eager", "manual", "compiled")
-# A cold compile costs ~30 s on one core; at B=16 the compiled step saves ~15-20 ms, so it
-# repays itself within ~2,000 steps, and within seconds when the disk cache is warm.
-AUTO_COMPILE_MIN_STEPS = 500
+# A cold compile (a model config not yet in inductor's disk cache) costs ~25-60 s on one
+# core; at B=8-32 the compiled step saves ~20-40 ms (benchmarks/RESULTS.md), so it repays
+# itself within ~2,000 steps; a warm cache (re-tracing only, ~5-10 s) repays much sooner.
+AUTO_COMPILE_MIN_STEPS = 2000
 
 
 def check_engine(engine: str) -> None:
