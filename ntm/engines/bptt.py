@@ -163,7 +163,10 @@ class _Recurrence(torch.autograd.Function):
     ) -> Tensor:
         wt = _unflatten(config, flat)
         zeros = _zero_state(config, None, x_proj.shape[1], x_proj)
-        state = NTMState(mem0.contiguous(), w0.contiguous(), r0.contiguous(), zeros.h, zeros.c)
+        # Detached copies: at B=1 .contiguous() alone would return the parameter's view, whose
+        # requires_grad would give the first step a graph of its own in ``compiled``.
+        mem, w, r = (t.detach().contiguous() for t in (mem0, w0, r0))
+        state = NTMState(mem, w, r, zeros.h, zeros.c)
         feats, saves = [], []
         for x_t in x_proj.unbind(0):  # T tensors [B, G]
             feat, state, saved = fns.forward(config, wt, x_t, state)

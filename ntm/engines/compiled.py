@@ -38,7 +38,13 @@ def step_fns(config: NTMConfig) -> StepFns:
         torch._dynamo.config.recompile_limit = max(
             torch._dynamo.config.recompile_limit, _RECOMPILE_LIMIT
         )
-        opts: dict[str, Any] = {"fullgraph": True, "dynamic": False}
+        # cpp_wrapper: the graph's kernels are called from generated C++, not Python, which
+        # is ~15 % faster per step at B=1 and B=32 (measured interleaved in one process).
+        opts: dict[str, Any] = {
+            "fullgraph": True,
+            "dynamic": False,
+            "options": {"cpp_wrapper": True},
+        }
         compiled = StepFns(
             torch.compile(PLAIN.forward, **opts), torch.compile(PLAIN.backward, **opts)
         )
