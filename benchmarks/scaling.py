@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/scaling.py`` (``--smoke-test`` for a quick check).
 
 Each node count gets a fresh ``ray.cluster_utils`` cluster on this machine (a CPU-less head plus
-N one-CPU workers, all on 127.0.0.1; ``search.cluster.local_cluster``) and runs the same Tune
+N one-CPU workers, all on 127.0.0.1; ``search.cluster.nodes.local_cluster``) and runs the same Tune
 search: ``--trials`` trials of a tiny real NTM training (copy, ``--steps`` steps, one torch
 thread), one trial per CPU, a fresh worker process per trial (``--reuse-actors``: Tune reuses
 it). All nodes share this machine, so throughput stops growing at its core count (2 on the dev
@@ -36,21 +36,25 @@ from typing import Any
 if __package__ in (None, ""):  # `python benchmarks/scaling.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from search.cluster.env import set_ray_env  # noqa: E402  (imports nothing but os)
+
+set_ray_env([])  # loopback-only Ray, set before anything below imports Ray
+
+import ray  # noqa: E402
+import torch  # noqa: E402
+from ray import tune  # noqa: E402
+
+from curricula import CurriculumConfig  # noqa: E402
 from ntm.cli import Parser, guarded  # noqa: E402
+from ntm.config import NTMConfig  # noqa: E402
+from ntm.tasks import TaskConfig  # noqa: E402
+from ntm.train_config import RunConfig, TrainConfig  # noqa: E402
+from ntm.trainer import Trainer  # noqa: E402
+from search.cluster.nodes import local_cluster  # noqa: E402
 
 
 def trainable(config: dict[str, Any]) -> None:
     """A tiny copy-task NTM trained for ``config["steps"]`` steps; reports where and how long."""
-    import ray
-    import torch
-    from ray import tune
-
-    from curricula import CurriculumConfig
-    from ntm import NTMConfig
-    from ntm.tasks import TaskConfig
-    from ntm.train_config import RunConfig, TrainConfig
-    from ntm.trainer import Trainer
-
     started = time.time()
     torch.set_num_threads(1)
     steps = int(config["steps"])
@@ -78,12 +82,6 @@ def measure(
     nodes: int, *, trials: int, steps: int, storage: Path, reuse_actors: bool
 ) -> dict[str, Any]:
     """One search of ``trials`` trials on a fresh cluster of ``nodes`` one-CPU workers."""
-    import ray
-    import torch
-    from ray import tune
-
-    from search.cluster import local_cluster
-
     # Ray's and Tune's console output goes to stderr: stdout carries only the JSON lines.
     with contextlib.redirect_stdout(sys.stderr), local_cluster(workers=nodes, cpus_per_worker=1):
         tuner = tune.Tuner(

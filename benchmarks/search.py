@@ -37,8 +37,10 @@ sys.path.insert(0, str(_ROOT))
 import pandas as pd  # noqa: E402
 
 from ntm.cli import guarded  # noqa: E402
-from search import run  # noqa: E402
-from search.results import RESULTS_CSV, status_counts  # noqa: E402
+from ntm.trainer import Trainer  # noqa: E402
+from search.launch.cli import build_parser, config_from_args  # noqa: E402
+from search.launch.results import RESULTS_CSV, status_counts  # noqa: E402
+from search.trial.trainable import CHECKPOINT_FILE  # noqa: E402
 
 
 def emit(metric: str, value: Any, unit: str = "") -> None:
@@ -47,9 +49,7 @@ def emit(metric: str, value: Any, unit: str = "") -> None:
 
 def max_length_solved(checkpoint: str, *, below: float, max_size: int) -> int:
     """Largest L with bit errors/seq < ``below`` at every exact size 1..L (0 if size 1 fails)."""
-    from ntm.trainer import Trainer
-
-    trainer = Trainer.from_checkpoint(Path(checkpoint) / "checkpoint.pt", device="cpu", threads=1)
+    trainer = Trainer.from_checkpoint(Path(checkpoint) / CHECKPOINT_FILE, device="cpu", threads=1)
     solved = 0
     for size in range(1, max_size + 1):
         if trainer.evaluate(size=size, batch_size=64)["bit_errors"] >= below:
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-size", type=int, default=20, help="largest exact size evaluated")
     p.add_argument("run_args", nargs="*", help="arguments for search/run.py (after --)")
     args = p.parse_args(argv)
-    cfg = run.config_from_args(run.build_parser().parse_args(args.run_args))
+    cfg = config_from_args(build_parser().parse_args(args.run_args))
     command = [sys.executable, str(_ROOT / "search" / "run.py"), *args.run_args]
-    command += ["--experiment", str(cfg.experiment), "--storage-path", cfg.storage]
+    command += ["--experiment", str(cfg.experiment), "--storage-path", cfg.storage_path]
     start = time.perf_counter()
     # The search runs as `make run` runs it: its own process, its output shown as it goes.
     done = subprocess.run(command, stdout=sys.stderr, check=False)

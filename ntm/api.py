@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import NamedTuple
 
 import torch
 
+from ntm.build import build_run
 from ntm.checkpoint import CheckpointError, load_checkpoint
 from ntm.model import NTM
-from ntm.tasks import Task, make_task
+from ntm.tasks import Task
 from ntm.train_config import RunConfig
 
 
@@ -35,11 +35,7 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") ->
     ckpt = load_checkpoint(path)
     try:
         config = RunConfig.from_dict(ckpt["config"])
-        task = make_task(config.task)
-        model_cfg = dataclasses.replace(
-            config.model, input_size=task.input_size, output_size=task.output_size
-        )
-        model = NTM(model_cfg)
+        _, task, model, _ = build_run(config)
         model.load_state_dict(ckpt["model"])
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not match its config: {exc}") from None

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from ntm.errors import first_line
+
 FORMAT = "ntm-search/1"
 
 
@@ -47,8 +49,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt bytes, pickled code, truncated file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot load checkpoint {p}: {first[:200]}") from None
+        raise CheckpointError(f"cannot load checkpoint {p}: {first_line(exc)}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"not an ntm-search checkpoint (format {FORMAT!r} expected): {p}")
     for key in ("config", "model"):

@@ -1,24 +1,109 @@
-"""Shared command-line plumbing: one-line errors, exit code 2, no traceback."""
+"""The command-line pattern of every entry point: options generated from the config
+dataclasses, one-line errors with exit code 2 and no traceback.
+
+``add_fields`` turns the fields of a frozen config dataclass into options (``lr`` ->
+``--lr``; its type, its default, shown by ``--help``, and a help text); ``field_values``
+reads them back as keyword arguments for the dataclass. A CLI adds only its few extras by
+hand (``--task-param KEY=VALUE``, ``--resume``, ...). Values are checked by the dataclass
+itself, whose ``ValueError`` names the field: ``guarded`` prints its first line and exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, NoReturn
 
+import yaml
+
+from ntm.errors import first_line
+
 EXIT_USAGE = 2
+
+__all__ = [
+    "EXIT_USAGE",
+    "HelpFormatter",
+    "Parser",
+    "UsageError",
+    "add_fields",
+    "fail",
+    "field_values",
+    "guarded",
+    "parse_key_values",
+]
 
 
 class UsageError(ValueError):
     """Bad input detected by an entry point (reported on one line, exit code 2)."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and every option's default after its help."""
+
+
 class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are a single line on stderr and exit code 2."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _option_type(hint: Any) -> Any:
+    """``int``, ``float``, ``str`` or ``bool`` from a field's type (``float | None`` -> float)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else str
+    return hint
+
+
+def add_fields(
+    group: argparse._ActionsContainer,
+    cls: type,
+    helps: Mapping[str, str],
+    *,
+    skip: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """One option per field of dataclass ``cls`` (except ``skip``), named ``--field-name``
+    or ``--NAME`` for ``names[field]``; booleans get ``--x/--no-x``."""
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + (names or {}).get(f.name, f.name).replace("_", "-")
+        kind = _option_type(hints[f.name])
+        default = getattr(defaults, f.name)
+        text = helps.get(f.name, f.name.replace("_", " "))
+        if kind is bool:
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=text
+            )
+        else:
+            group.add_argument(flag, type=kind, default=default, help=text)
+
+
+def field_values(
+    args: argparse.Namespace,
+    cls: type,
+    *,
+    skip: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The values of the options ``add_fields`` made, keyed by field name."""
+    return {
+        f.name: getattr(args, (names or {}).get(f.name, f.name))
+        for f in dataclasses.fields(cls)
+        if f.name not in skip
+    }
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -31,7 +116,7 @@ def guarded(prog: str, main: Callable[[], int | None]) -> int:
     try:
         return main() or 0
     except ValueError as exc:  # our configs raise precise ValueErrors naming the field
-        fail(prog, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        fail(prog, first_line(exc))
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -39,8 +124,6 @@ def guarded(prog: str, main: Callable[[], int | None]) -> int:
 
 def parse_key_values(pairs: list[str] | None, *, flag: str) -> dict[str, Any]:
     """``["max_length=20", "bits=8"]`` -> ``{"max_length": 20, "bits": 8}`` (YAML scalars)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")

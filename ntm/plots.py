@@ -16,7 +16,8 @@ from ntm.model import NTM  # noqa: E402
 from ntm.tasks import Batch  # noqa: E402
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG and close ``fig``: the one way every plot of the project is saved."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -39,7 +40,7 @@ def plot_inference(model: NTM, batch: Batch, out_dir: Path, *, index: int = 0) -
         ax.set_title(title)
         ax.set_ylabel("channel")
     axes[-1].set_xlabel("time step")
-    paths = [_save(fig, out_dir / "output_vs_target.png")]
+    paths = [save_figure(fig, out_dir / "output_vs_target.png")]
 
     reads = model.config.read_heads
     weights = trace.weights[:length, index].cpu()  # [T, H, N]
@@ -52,7 +53,7 @@ def plot_inference(model: NTM, batch: Batch, out_dir: Path, *, index: int = 0) -
         ax.set_title(f"{kind} head {h if h < reads else h - reads}")
         ax.set_xlabel("time step")
         ax.set_ylabel("memory location")
-    paths.append(_save(fig, out_dir / "weightings.png"))
+    paths.append(save_figure(fig, out_dir / "weightings.png"))
 
     memory = trace.memory[length - 1, index].cpu()  # [N, M]
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -61,7 +62,7 @@ def plot_inference(model: NTM, batch: Batch, out_dir: Path, *, index: int = 0) -
     ax.set_title("memory at the last step")
     ax.set_xlabel("width M")
     ax.set_ylabel("location N")
-    paths.append(_save(fig, out_dir / "memory.png"))
+    paths.append(save_figure(fig, out_dir / "memory.png"))
     return paths
 
 
@@ -82,4 +83,4 @@ def plot_learning_curve(history: Sequence[dict[str, Any]], path: Path) -> Path:
     twin.step(seqs, [h["level"] for h in history], color="gray", where="post", alpha=0.6)
     twin.set_ylabel("curriculum level")
     ax.set_title("learning curve")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -10,6 +10,7 @@ from typing import Any
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
 from ntm.engines import ENGINES
+from ntm.errors import require
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -25,15 +26,16 @@ class TrainConfig:
     clip: ``norm`` (clip the global gradient norm to clip_value), ``value`` (clamp every
         gradient element to +-clip_value) or ``none``.
     steps / max_seconds: stop after whichever comes first (0 = no limit on that one).
-    stop_bit_errors: stop early once the evaluation at the target level is below this
-        (None = never stop early).
+    stop_bit_errors: stop early once the objective at the target level is below this for
+        ``solved_reports`` reports in a row (None = never stop early). The stop rules are
+        written down in ``ntm.stopping``.
     lr_decay_on_solve: multiply the learning rate by this, once, when the evaluation at the
         target level first falls under ``SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
         1.0 = off). Solving is the easy
         half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
         multiplied by NaN before backward, so the gradients turn non-finite for real.
-    engine: how the training forward/backward runs (``ntm.fast``): ``auto`` (the fastest
+    engine: how the training forward/backward runs (``ntm.engines``): ``auto`` (the fastest
         safe engine for the device), ``eager``, ``manual`` or ``compiled``.
     """
 
@@ -49,6 +51,7 @@ class TrainConfig:
     eval_every: int = 200
     eval_batch: int = 64
     stop_bit_errors: float | None = None
+    solved_reports: int = 1
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
@@ -57,33 +60,40 @@ class TrainConfig:
     engine: str = "auto"
 
     def __post_init__(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ValueError(msg)
-
-        need(
+        require(
             self.optimizer in OPTIMIZERS,
             f"optimizer must be one of {list(OPTIMIZERS)}, but got optimizer={self.optimizer!r}.",
         )
-        need(self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}.")
-        need(
+        require(
+            self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}."
+        )
+        require(
             self.engine in ENGINES,
             f"engine must be one of {list(ENGINES)}, but got engine={self.engine!r}.",
         )
-        need(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
-        need(
+        require(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
+        require(
             0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}."
         )
-        need(self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}.")
-        for name in ("batch_size", "report_every", "eval_every", "eval_batch", "threads"):
+        require(
+            self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}."
+        )
+        for name in (
+            "batch_size",
+            "report_every",
+            "eval_every",
+            "eval_batch",
+            "threads",
+            "solved_reports",
+        ):
             value = getattr(self, name)
-            need(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
-        need(self.steps >= 0, f"steps must be >= 0, but got steps={self.steps}.")
-        need(
+            require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        require(self.steps >= 0, f"steps must be >= 0, but got steps={self.steps}.")
+        require(
             self.max_seconds >= 0,
             f"max_seconds must be >= 0, but got max_seconds={self.max_seconds}.",
         )
-        need(
+        require(
             0 < self.lr_decay_on_solve <= 1,
             "lr_decay_on_solve must be in (0, 1], "
             f"but got lr_decay_on_solve={self.lr_decay_on_solve}.",

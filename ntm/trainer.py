@@ -1,4 +1,8 @@
-"""One straight training loop: sample, forward, masked loss, backward, check, clip, step, report."""
+"""One straight training loop: sample, forward, masked loss, backward, check, clip, step, report.
+
+The run is built by ``ntm.build.build_run``; when it stops is decided by ``ntm.stopping``
+(steps, time or solved, at report boundaries), and each report says why it was the last.
+"""
 
 from __future__ import annotations
 
@@ -13,29 +17,16 @@ from typing import Any
 
 import torch
 
-from curricula import make_scheduler
+from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
 from ntm.metrics import LN2, batch_scores, bit_errors, sequence_cost_nats
-from ntm.model import NTM
-from ntm.tasks import Batch, Task, make_task
+from ntm.stopping import stop_reason
+from ntm.tasks import Batch
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
-
-
-def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
-    """Fill in what the task decides: model input/output widths and the curriculum target."""
-    task = make_task(config.task)
-    model = dataclasses.replace(
-        config.model, input_size=task.input_size, output_size=task.output_size
-    )
-    start = min(config.curriculum.start_level, task.max_level)
-    curriculum = dataclasses.replace(
-        config.curriculum, start_level=start, target_level=task.max_level
-    )
-    return dataclasses.replace(config, model=model, curriculum=curriculum), task
 
 
 @dataclass(frozen=True)
@@ -52,6 +43,8 @@ class Report:
     elapsed: float
     eval_loss: float | None = None
     eval_bit_errors: float | None = None
+    objective: float | None = None  # the task's objective at the target level (lower: better)
+    stop_reason: str | None = None  # why this report is the run's last (ntm.stopping), else None
     engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,22 +55,18 @@ class Trainer:
     """Owns model, optimizer, curriculum and RNGs of one run; ``run()`` trains it."""
 
     def __init__(self, config: RunConfig) -> None:
-        self.config, self.task = resolve(config)
-        cfg = self.config.train
+        cfg = config.train
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
-        # Before the optimizer: building one imports torch's compiler, which creates a cache
-        # directory, and a bad curriculum must be refused before anything is created.
-        self.scheduler = make_scheduler(self.config.curriculum)
         torch.manual_seed(cfg.seed)
-        self.model = NTM(self.config.model).to(self.device)
+        # build_run makes the curriculum before make_optimizer: building an optimizer imports
+        # torch's compiler, which creates a cache directory, and a bad curriculum must be
+        # refused before anything is created.
+        self.config, self.task, model, self.scheduler = build_run(config)
+        self.model = model.to(self.device)
         # The train step's forward/backward, e.g. "compiled" (see ntm.engines).
         self.engine = resolve_engine(cfg.engine, self.device, steps=cfg.steps)
-        params = self.model.parameters()
-        if cfg.optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
-        else:
-            self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.level_rng = random.Random(cfg.seed)
         self.step = 0
@@ -157,15 +146,15 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
-        """Train until ``steps``, ``max_seconds`` or ``stop_bit_errors``; returns the history.
+        """Train until a stop rule of ``ntm.stopping`` holds at a report; returns the history.
 
-        ``on_report`` is called after every report; returning True stops training.
-        NonFiniteError propagates at the step where it happens.
+        ``on_report`` is called after every report (the last one has ``stop_reason`` set);
+        returning True stops training. NonFiniteError propagates at the step where it happens.
         """
         cfg = self.config.train
         window: list[tuple[float, float, float]] = []
         mark_time, mark_seqs = time.perf_counter(), self.sequences
-        while (cfg.steps == 0 or self.step < cfg.steps) and not self._out_of_time(mark_time):
+        while cfg.steps == 0 or self.step < cfg.steps:
             level = self.scheduler.next_level(self.level_rng)
             window.append(self.train_step(level))
             if self.step % cfg.report_every and not self._last_step():
@@ -176,22 +165,12 @@ class Trainer:
             mark_time, mark_seqs, window = now, self.sequences, []
             self.history.append(report.to_dict())
             stop = on_report(report) if on_report is not None else False
-            solved = (
-                cfg.stop_bit_errors is not None
-                and report.eval_bit_errors is not None
-                and self.scheduler.at_target
-                and report.eval_bit_errors < cfg.stop_bit_errors
-            )
-            if stop or solved:
+            if stop or report.stop_reason is not None:
                 break
         return self.history
 
     def _last_step(self) -> bool:
         return self.config.train.steps > 0 and self.step >= self.config.train.steps
-
-    def _out_of_time(self, mark: float) -> bool:
-        limit = self.config.train.max_seconds
-        return limit > 0 and self.elapsed + time.perf_counter() - mark >= limit
 
     def _report(
         self, window: list[tuple[float, float, float]], seconds: float, seqs: int
@@ -206,9 +185,7 @@ class Trainer:
         evaluation: dict[str, float] = {}
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
-            if self.scheduler.at_target and not self.lr_decayed:
-                self._maybe_decay_lr(evaluation["bit_errors"])
-        return Report(
+        report = Report(
             step=self.step,
             sequences=self.sequences,
             level=decision.level,
@@ -219,13 +196,20 @@ class Trainer:
             elapsed=self.elapsed + seconds,
             eval_loss=evaluation.get("loss"),
             eval_bit_errors=evaluation.get("bit_errors"),
+            objective=evaluation.get("bit_errors"),  # today's objective: eval bit errors/seq
             engine=engine_in_use(self.engine, self.config.model),
         )
+        if self.scheduler.at_target and report.objective is not None:
+            self._maybe_decay_lr(report.objective)
+        target = self.scheduler.target_level
+        reason = stop_reason(cfg, [*self.history, report.to_dict()], target_level=target)
+        return dataclasses.replace(report, stop_reason=reason)
 
-    def _maybe_decay_lr(self, eval_bit_errors: float) -> None:
-        """Apply ``lr_decay_on_solve`` once, when the target level is first solved."""
+    def _maybe_decay_lr(self, objective: float) -> None:
+        """Apply ``lr_decay_on_solve`` once, when the target level is first solved (the
+        objective under ``SOLVED_BIT_ERRORS``; the caller checks the level)."""
         factor = self.config.train.lr_decay_on_solve
-        if factor < 1.0 and eval_bit_errors < SOLVED_BIT_ERRORS:
+        if factor < 1.0 and not self.lr_decayed and objective < SOLVED_BIT_ERRORS:
             for group in self.optimizer.param_groups:
                 group["lr"] *= factor
             self.lr_decayed = True

@@ -1,38 +1,20 @@
-"""The search: Ray Tune trials of NTMs proposed by Optuna, stopped by ASHA, NaN trials pruned.
+"""The search: Ray Tune trials of NTMs proposed by Optuna, stopped by ASHA, tracked in MLflow,
+the best one exported. Entry points: ``python search/run.py`` and ``python search/export.py``.
 
-Entry point: ``python search/run.py`` (``--help``). Modules:
+Read top-down, one package per job:
 
-- ``search.cli``: the command line (``--help`` text, parser) -> ``search.config.SearchConfig``;
-- ``search.driver``: one search: checks, Ray started or joined, the run, the results table;
-- ``search.tuner``: the Ray Tune ``Tuner`` (Optuna searcher, ASHA, tracking, reporter);
-- ``search.space``: the space YAML files (``search/spaces/``): loading and validation;
-- ``search.params``: a trial's flat Ray ``config`` -> ``ntm.train_config.RunConfig``;
-- ``search.trainable``: the Ray trainable (reports, checkpoints, NaN -> ``pruned_nan``);
-- ``search.searcher``: ``OptunaSearch`` telling NaN trials to Optuna as PRUNED;
-- ``search.status``: the final status of a trial; ``search.results``: the results table.
+- ``search.launch``: one search from the command line: ``cli`` (options) -> ``config``
+  (``SearchConfig``) -> ``search`` (checks, Ray, the Tuner run, the table) using ``tuner``
+  (the Tuner: Optuna, ASHA, resources, reporter) and ``results`` (the results table);
+- ``search.space``: the space files (``search/spaces/*.yaml``): ``format``, ``parse``,
+  ``validate``, ``load``, and ``searcher`` (Optuna through Ray, NaN trials pruned);
+- ``search.trial``: one trial: ``keys``, ``config`` (Ray's dict -> ``RunConfig``),
+  ``trainable``, ``status`` and ``ranking`` (which finished trial is best);
+- ``search.tracking``: MLflow: ``client``, ``runs`` (run identity), ``callback``,
+  ``plots`` and ``finish`` (the end of a search);
+- ``search.exporter``: the best trial found (``candidates``) and written out (``write``);
+- ``search.cluster``: Ray's environment (``env``), ``nodes`` and ``storage``.
 
-This package imports nothing heavy itself: Ray must not be imported before ``search/run.py``
-has set up its environment (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` for a local search).
+This package imports nothing itself: Ray must not be imported before ``search/run.py`` has
+set up its environment (``search.cluster.env``).
 """
-
-from __future__ import annotations
-
-from search.status import (
-    COMPLETED,
-    ERROR,
-    FINAL_STATUSES,
-    PRUNED_NAN,
-    PRUNED_OBJECTIVE,
-    STOPPED_ASHA,
-    trial_status,
-)
-
-__all__ = [
-    "COMPLETED",
-    "ERROR",
-    "FINAL_STATUSES",
-    "PRUNED_NAN",
-    "PRUNED_OBJECTIVE",
-    "STOPPED_ASHA",
-    "trial_status",
-]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before any `import ray` (contract)
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+from search.cluster.env import LOOPBACK_ENV, NEW_OUTPUT_ENV  # imports nothing but os
+
+os.environ[LOOPBACK_ENV] = "0"  # before any `import ray` (contract)
+os.environ.setdefault(NEW_OUTPUT_ENV, "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 import importlib  # noqa: E402

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from curricula import CurriculumConfig
+from ntm.train import build_parser, config_from_args
+from ntm.train_config import RunConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,3 +84,12 @@ def test_train_then_evaluate_with_plots(tmp_path: Path) -> None:
     assert '"bit_errors"' in evaluated.stdout
     names = {"output_vs_target.png", "weightings.png", "memory.png", "learning_curve.png"}
     assert names == {p.name for p in plots.iterdir()}
+
+
+def test_train_options_are_the_config_fields_with_their_defaults() -> None:
+    config = config_from_args(build_parser().parse_args([]))
+    # no option given: exactly the dataclasses' defaults (no literal default in the CLI)
+    assert config == RunConfig(curriculum=CurriculumConfig(target_level=1))
+    # every TrainConfig field is an option, and --help shows its default
+    text = build_parser().format_help()
+    assert "--solved-reports" in text and "--lr LR" in text and "(default: 0.005)" in text

@@ -23,7 +23,7 @@ def smoke() -> Iterator[Smoke]:
     done = run_search(root / "ray", "smoke", uri, "--inject-nan-at-step", "2", cwd=root)
     if done.returncode != 0:
         pytest.fail(f"smoke search failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    yield Smoke(root, root / "ray", "smoke", uri)
+    yield Smoke(root, root / "ray", "smoke", uri, done.stdout)
     shutil.rmtree(root, ignore_errors=True)
 
 

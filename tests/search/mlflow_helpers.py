@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.cluster.env import LOOPBACK_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "search" / "run.py"
 EXPORT = ROOT / "search" / "export.py"
@@ -29,6 +31,7 @@ class Smoke:
     storage: Path
     experiment: str
     tracking_uri: str
+    stdout: str = ""  # what the search printed (its final table)
 
     @property
     def experiment_dir(self) -> Path:
@@ -40,7 +43,7 @@ def search_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.pop("MLFLOW_TRACKING_URI", None)
-    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    env[LOOPBACK_ENV] = "0"
     env["RAY_TMPDIR"] = str(root)
     env["PYTHONUNBUFFERED"] = "1"
     return env

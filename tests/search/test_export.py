@@ -10,22 +10,35 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 import ntm
+from ntm.cli import guarded
 from ntm.trainer import Trainer
-from search import export
-from search.tracking import ROLE_TAG, connect
-from tests.search.mlflow_helpers import EXPORT, Smoke, free_port, ray_reports
+from search.export import PROG, main
+from search.launch.results import RESULTS_CSV
+from search.tracking.client import connect
+from search.tracking.runs import ROLE_TAG, find_parent
+from tests.search.mlflow_helpers import (
+    EXPORT,
+    ROOT,
+    SEARCH_TIMEOUT_S,
+    Smoke,
+    free_port,
+    ray_reports,
+    search_env,
+    short_tmp,
+)
 
 pytest_plugins = ["tests.search.mlflow_fixtures"]  # the session fixture `smoke`, shared
 
 
 def run_export(argv: list[str]) -> int:
-    """export.main as the command line runs it: a bad input is one line on stderr, exit 2."""
+    """Export as the command line runs it: a bad input is one line on stderr, exit 2."""
     try:
-        return export.guarded(export.PROG, lambda: export.main(argv))
+        return guarded(PROG, lambda: main(argv))
     except SystemExit as exc:
         return int(exc.code or 0)
 
@@ -102,6 +115,19 @@ def test_export_picks_the_best_finished_trial_and_reproduces_its_metric(
     assert again["loss"] == pytest.approx(recorded["eval_loss"], rel=1e-5)
 
 
+@pytest.mark.slow
+def test_table_csv_mlflow_and_export_agree_on_the_best_trial(smoke: Smoke, exported: Path) -> None:
+    printed = smoke.stdout.split("trials:\n", 1)[1].splitlines()[1].split()[0]
+    csv = pd.read_csv(smoke.experiment_dir / RESULTS_CSV, dtype={"trial_id": str})
+    client = connect(smoke.tracking_uri)
+    parent = find_parent(client, smoke.experiment, finished=True)
+    assert parent is not None
+    tagged = client.get_run(parent).data.tags["best_trial_id"]
+    chosen = json.loads((exported / "metrics.json").read_text())["trial_id"]
+    # one ranking: the printed table, its CSV, MLflow's best tag and the export name one trial
+    assert printed == csv["trial_id"].iloc[0] == tagged == chosen
+
+
 def _final_reports(smoke: Smoke) -> list[dict]:
     out = []
     for trial_dir in smoke.experiment_dir.iterdir():
@@ -138,6 +164,36 @@ def test_export_from_mlflow_when_the_ray_directory_is_gone(smoke: Smoke, tmp_pat
     # without the Ray directory the trials and checkpoints are found through MLflow
     assert run_export(argv) == 0
     assert ntm.load(out).task.name == "copy"
+
+
+@pytest.mark.slow
+def test_readme_export_command_works_after_make_run() -> None:
+    """`make run ARGS=--smoke-test` in a fresh directory, with every default (relative
+    ./ray_results, ./mlflow.db), then the README's export command verbatim, in the same
+    directory (issue 15: a relative --storage-path used to be read as a URI)."""
+    cwd = short_tmp()
+    try:
+        (cwd / "search").symlink_to(ROOT / "search")  # `search/run.py` as seen from the repo
+        make_run = [sys.executable, "search/run.py", "--smoke-test"]  # Makefile's `run` line
+        done = subprocess.run(make_run, cwd=cwd, env=search_env(cwd), capture_output=True,
+                              text=True, timeout=SEARCH_TIMEOUT_S)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        name = done.stdout.split(": experiment ", 1)[1].split()[0]
+        # the defaults were relative to the working directory
+        assert (cwd / "ray_results" / name / RESULTS_CSV).is_file()
+        assert (cwd / "mlflow.db").is_file()
+        readme = f"python search/export.py --experiment {name} --out exported/{name}"
+        argv = [sys.executable, *readme.split()[1:]]
+        exported = subprocess.run(argv, cwd=cwd, env=search_env(cwd), capture_output=True,
+                                  text=True, timeout=180)  # fmt: skip
+        # the README's command exports the best trial, as the search's table ranked it
+        assert exported.returncode == 0, exported.stderr[-2000:]
+        table = pd.read_csv(cwd / "ray_results" / name / RESULTS_CSV, dtype={"trial_id": str})
+        metrics = json.loads((cwd / "exported" / name / "metrics.json").read_text())
+        assert metrics["trial_id"] == table["trial_id"].iloc[0]
+        assert ntm.load(cwd / "exported" / name).task.name == "copy"
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
 
 
 # -- bad input: one line, exit 2, nothing written -------------------------------------------

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from search.status import FINAL_STATUSES
+from search.trial.status import FINAL_STATUSES
 from tests.search.mlflow_helpers import (
     SEARCH_TIMEOUT_S,
     kill_group,

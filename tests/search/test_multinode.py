@@ -1,6 +1,6 @@
 """Multi-node searches with search/run.py on a real Ray cluster on 127.0.0.1.
 
-The cluster (``search.cluster.local_cluster``) is a CPU-less head and two 1-CPU workers, like
+The cluster (``search.cluster.nodes.local_cluster``) is a CPU-less head and two 1-CPU workers, like
 cluster.yaml in miniature; run.py joins it with ``--address`` as it joins a real one.
 
 - run.py refuses a local storage path on the cluster unless it is declared shared;
@@ -23,7 +23,8 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from ntm.cli import UsageError
-from search.cluster import SHARED_STORAGE_ENV
+from search.cluster.nodes import local_cluster
+from search.cluster.storage import SHARED_STORAGE_ENV
 from search.run import main as run_main
 
 pytestmark = pytest.mark.slow
@@ -31,8 +32,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    from search.cluster import local_cluster
-
     # With a searcher (Optuna), Tune keeps ONE trial pending at a time, so the second worker's
     # actor would only be started after the first trial runs and, with reused actors, tiny
     # trials would all land on the first worker. Two pending trials fill both workers at once.

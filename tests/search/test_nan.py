@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from search import run
-from search.searcher import NTMOptunaSearch
-from search.status import PRUNED_OBJECTIVE
+from search.run import main
+from search.space.searcher import NTMOptunaSearch
+from search.trial.status import PRUNED_OBJECTIVE
 
 NAN_STEP = 12  # with batch 8 and 64 sequences per report, reports come every 8 steps
 REPORT_EVERY = 8
@@ -38,7 +38,7 @@ def test_nan_trial_is_pruned_and_the_search_goes_on(tmp_path: Path) -> None:
         "1",
     ]
     # Rule: the search itself succeeds although one trial diverged.
-    assert run.main(argv) == 0
+    assert main(argv) == 0
     table = pd.read_csv(tmp_path / "nan" / "results.csv", dtype={"trial_id": str})
     pruned = table[table["status"] == "pruned_nan"]
     # Rule: exactly the injected trial is pruned_nan, every other trial completes.

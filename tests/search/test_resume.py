@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from search.searcher import NTMOptunaSearch
+from search.space.searcher import NTMOptunaSearch
 
 RUN_PY = Path(__file__).resolve().parents[2] / "search" / "run.py"
 NUM_SAMPLES = 4

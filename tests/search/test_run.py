@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
@@ -12,8 +13,12 @@ import pandas as pd
 import pytest
 
 from ntm.cli import guarded
-from search import run
-from search.status import FINAL_STATUSES
+from search.cluster.env import LOOPBACK_ENV
+from search.cluster.nodes import init_ray
+from search.launch.cli import PROG, build_parser, config_from_args
+from search.launch.config import SearchConfig
+from search.run import main
+from search.trial.status import FINAL_STATUSES
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost"}
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -40,7 +45,7 @@ def test_smoke_test_runs_a_complete_search(run_cli: Runner, tmp_path: Path) -> N
 
 def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        run.main(["--help"])
+        main(["--help"])
     out = capsys.readouterr().out
     # Rule: --help exits 0 and lists the options of the issue.
     assert info.value.code == 0
@@ -50,6 +55,21 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--seed", "--smoke-test", "--address", "--inject-nan-at-step", "--inject-nan-trials",
     ):  # fmt: skip
         assert flag in out, flag
+
+
+def test_options_are_the_search_config_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    cfg = config_from_args(build_parser().parse_args([]))
+    # Rule: with no option, the dataclass defaults; the entry point names the experiment and
+    # resolves the relative default storage path once, against the working directory.
+    storage = str((tmp_path / "ray_results").resolve())
+    assert cfg == dataclasses.replace(
+        SearchConfig(), experiment=cfg.experiment, storage_path=storage
+    )
+    assert cfg.experiment is not None and cfg.experiment.startswith("copy-")
 
 
 def bad_space(tmp_path: Path, text: str) -> str:
@@ -93,7 +113,7 @@ def test_bad_input_exits_2_with_one_line(
     storage = tmp_path / "results"
     argv = [*make_args(tmp_path), "--storage-path", str(storage), "--no-tracking"]
     with pytest.raises(SystemExit) as info:
-        guarded(run.PROG, lambda: run.main(argv))
+        guarded(PROG, lambda: main(argv))
     err = capsys.readouterr().err
     # Rule: bad input is exit code 2 with one line on stderr naming the problem.
     assert info.value.code == 2
@@ -114,9 +134,9 @@ def test_bad_input_from_the_shell_has_no_traceback(run_cli: Runner) -> None:
 def test_local_ray_listens_on_loopback_only(psutil: ModuleType) -> None:
     import ray
 
-    # Rule under test: the settings run.py starts Ray with (run.init_ray).
-    os.environ.setdefault(run.LOOPBACK_ENV, "0")
-    run.init_ray(run.SearchConfig())
+    # Rule under test: the settings run.py starts Ray with (init_ray).
+    os.environ.setdefault(LOOPBACK_ENV, "0")
+    init_ray(SearchConfig().address)
     try:
 
         @ray.remote

@@ -8,8 +8,9 @@ import optuna
 import pytest
 
 from curricula import scheduler_param_names
-from search.params import run_config_from_trial
-from search.space import SPACES_DIR, SpaceError, load_space
+from search.space.format import SpaceError
+from search.space.load import SPACES_DIR, load_space
+from search.trial.config import run_config_from_trial
 
 SHIPPED = sorted(SPACES_DIR.glob("*.yaml"))
 TASKS = ("associative_recall", "copy", "ngrams", "priority_sort", "repeat_copy")

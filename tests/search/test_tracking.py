@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from search.tracking import RUN_STATUS, connect, flatten_params, result_metrics
+from search.tracking.client import connect, flatten_params
+from search.tracking.runs import RUN_STATUS, result_metrics, result_tags
 from tests.search.mlflow_helpers import Smoke, ray_reports, ray_trial_ids
 
 pytest_plugins = ["tests.search.mlflow_fixtures"]  # the session fixture `smoke`, shared
@@ -23,6 +24,13 @@ def test_flatten_params_names_nested_keys_stably() -> None:
     values = {"b": 1, "a": {"y": [1, 2], "x": None}, "c": {}}
     # nested mappings become dotted names, sorted; values become text
     assert flatten_params(values) == {"a.x": "None", "a.y": "[1, 2]", "b": "1", "c": "{}"}
+
+
+def test_result_tags_name_the_nan_and_the_engine() -> None:
+    result = {"engine": "manual", "nan_step": 4, "nan_level": None, "objective": 1.0}
+    # the trainer's engine and where a NaN appeared become tags; missing ones are left out
+    assert result_tags(result) == {"engine": "manual", "nan_step": "4"}
+    assert result_tags(None) == {}
 
 
 def test_result_metrics_keeps_finite_numbers_only() -> None:

@@ -1,5 +1,27 @@
-"""A search space in memory: its parameters (``Param``), sampling define-by-run and the
-check that every sampled config builds (``SearchSpace.validate``). Parsing: ``search.space_parse``.
+"""The search-space format and a space in memory: its parameters (``Param``) and sampling,
+define-by-run, through the part of ``optuna.Trial`` it needs (``Suggester``).
+
+Format (see ``search/spaces/copy.yaml``)::
+
+    task: copy
+    task_params: {min_length: 1, max_length: 20}
+    params:
+      controller: lstm                               # a plain value is fixed
+      lr: {loguniform: [1.0e-4, 1.0e-2]}             # write floats with a dot: 1.0e-4
+      controller_size: {int: [64, 128], step: 4}
+      clip_value: {uniform: [1.0, 20.0]}
+      curriculum: {choice: [none, plateau]}
+      patience: {int: [2, 8], when: {curriculum: plateau}}       # conditional
+      stages: {value: [[0, 5], [20000, 20]], when: {curriculum: staged}}
+    start_points:                                    # optional: tried first (warm start)
+      - {lr: 3.0e-3, curriculum: none}
+
+A parameter is a plain value or a mapping with exactly one of ``value``, ``choice``,
+``int``, ``uniform``, ``loguniform`` (``[low, high]``, inclusive), an optional ``step``
+(``int``, ``uniform``) and an optional ``when: {parent: value or [values]}``: the parameter
+exists only when every parent, defined earlier in the file, has one of those values.
+Curriculum parameters are checked against ``curricula.scheduler_param_names`` for every
+curriculum under which they are active. Every error is one line naming the file and field.
 """
 
 from __future__ import annotations
@@ -9,19 +31,13 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
-from search.params import run_config_from_trial
-
-SPACES_DIR = Path(__file__).resolve().parent / "spaces"
 KINDS = ("value", "choice", "int", "uniform", "loguniform")
 TOP_KEYS = ("task", "task_params", "params", "start_points")
-_VALIDATION_SAMPLES = 64  # seeded random configs built and checked before any trial starts
 
 __all__ = [
     "KINDS",
-    "SPACES_DIR",
     "TOP_KEYS",
     "Param",
     "RandomSuggester",
@@ -48,7 +64,8 @@ class Suggester(Protocol):
 
 
 class RandomSuggester:
-    """Seeded random draws, a third of them at the bounds (used to validate spaces)."""
+    """Seeded random draws, a third of them at the bounds (used to validate spaces); a name in
+    ``fixed`` gets its fixed value (a start point's)."""
 
     def __init__(self, seed: int, fixed: Mapping[str, Any] | None = None) -> None:
         self.rng = random.Random(seed)
@@ -112,7 +129,7 @@ class Param:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """A validated space; calling it with an Optuna trial samples one config (define-by-run)."""
+    """A parsed space; calling it with an Optuna trial samples one config (define-by-run)."""
 
     task: str
     task_params: Mapping[str, Any]
@@ -144,30 +161,3 @@ class SearchSpace:
             task_params=dict(self.task_params if task_params is None else task_params),
             start_points=tuple(p for p in points if p),
         )
-
-    def validate(self, fixed_keys: Mapping[str, Any]) -> None:
-        """Build and check run configs drawn from the space (seeded) and every start point."""
-        from curricula import make_scheduler
-        from ntm.trainer import resolve
-
-        draws = [
-            (f"a config drawn from the space (draw {i})", RandomSuggester(i))
-            for i in range(_VALIDATION_SAMPLES)
-        ]
-        draws += [
-            (f"start_points[{i}]", RandomSuggester(i, p)) for i, p in enumerate(self.start_points)
-        ]
-        for what, suggester in draws:
-            sample = self.sample(suggester)
-            config = {
-                **fixed_keys,
-                **sample,
-                "task": self.task,
-                "task_params": dict(self.task_params),
-            }
-            try:
-                resolved, _ = resolve(run_config_from_trial(config))
-                make_scheduler(resolved.curriculum)
-            except (ValueError, TypeError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise SpaceError(f"space {self.source}: {what} is invalid: {first}") from None

@@ -1,85 +1,42 @@
-"""MLflow tracking of a search: one parent run per search, one nested child run per trial.
+"""The Tune callback that logs a search to MLflow as it runs: one parent run per search, one
+nested child run per trial (identity rules: ``search.tracking.runs``).
 
     callback = make_tracking_callback("sqlite:///mlflow.db", "copy-asha", search_params)
     tuner = tune.Tuner(trainable, run_config=tune.RunConfig(name="copy-asha", callbacks=[callback]))
-    results = tuner.fit()
-    finish_search(callback, table, experiment_dir)
-
-The MLflow experiment is named like the search experiment. Identity rules, so that a resumed
-search or a trial restored after a node failure continues the SAME runs:
-
-- parent: tag ``ntm.role=search``. Its id is part of the callback's Tune state (restored by
-  ``Tuner.restore``); without that state the newest parent whose search has not finished
-  (no ``ntm.search_finished`` tag) is reused, else a new parent is created.
-- child: tag ``trial_id`` (the Ray trial id) under the parent (``mlflow.parentRunId``).
-- metrics: step = ``training_iteration``; a report whose step is not above the last logged
-  step (the history of the ``training_iteration`` metric) is skipped, so replayed reports
-  neither duplicate nor lose steps. Non-finite values are not logged (the NaN tags say why).
 
 Ray's own ``MLflowLoggerCallback`` is not used: it makes flat runs and marks diverged trials
-FINISHED. Run status: completed -> FINISHED, stopped_asha -> KILLED, pruned_nan and error ->
-FAILED; the ``status`` tag holds the exact outcome (``search.status.trial_status``).
+FINISHED. A hook that fails logs a warning: losing a metric must not kill a search.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 
-from search.mlflow_runs import (
-    FINISHED_TAG,
-    METRIC_KEYS,
+from search.tracking.client import connect, environment_params, flatten_params
+from search.tracking.runs import (
     ROLE_TAG,
     RUN_STATUS,
-    TOP_K_ARTIFACTS,
-    child_runs,
-    close_lost_runs,
-    connect,
-    environment_params,
     find_parent,
-    flatten_params,
-    git_commit,
-    log_trial_artifacts,
-    nan_tags,
     result_metrics,
+    result_tags,
+    set_tags,
 )
+from search.trial.status import PRUNED_NAN, RUNNING, trial_status
 
-if TYPE_CHECKING:
-    import pandas as pd
-    from mlflow import MlflowClient
-    from ray.tune.experiment import Trial
-
-__all__ = [
-    "FINISHED_TAG",
-    "METRIC_KEYS",
-    "ROLE_TAG",
-    "RUN_STATUS",
-    "TOP_K_ARTIFACTS",
-    "MlflowTrackingCallback",
-    "child_runs",
-    "close_lost_runs",
-    "connect",
-    "environment_params",
-    "find_parent",
-    "finish_search",
-    "flatten_params",
-    "git_commit",
-    "log_trial_artifacts",
-    "make_tracking_callback",
-    "nan_tags",
-    "result_metrics",
-]
-
+__all__ = ["MlflowTrackingCallback", "make_tracking_callback"]
 
 _log = logging.getLogger(__name__)
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
+_SENTINEL_METRICS = ("objective", "eval_bit_errors")  # a pruned_nan report's are not scores
 
 
 def _never_fails(hook: _Hook) -> _Hook:
@@ -105,6 +62,7 @@ class MlflowTrackingCallback(Callback):
         self.parent_run_id: str | None = None
         self._runs: dict[str, str] = {}  # trial id -> MLflow run id
         self._last_step: dict[str, int] = {}  # trial id -> last logged training_iteration
+        self._tags: dict[str, dict[str, str]] = {}  # trial id -> report tags logged so far
         self._experiment_id: str | None = None
         self._client: MlflowClient | None = None
 
@@ -147,8 +105,6 @@ class MlflowTrackingCallback(Callback):
             self.parent_run_id = found
             self.client.update_run(found, status="RUNNING")
             return found
-        from mlflow.entities import Param
-
         run = self.client.create_run(
             self.experiment_id(),
             run_name=f"search-{self.experiment}",
@@ -188,7 +144,7 @@ class MlflowTrackingCallback(Callback):
             history = self.client.get_metric_history(run_id, "training_iteration")
             self._last_step[tid] = max((int(m.step) for m in history), default=0)
             self.client.update_run(run_id, status="RUNNING")
-            self.client.set_tag(run_id, "status", "running")
+            self.client.set_tag(run_id, "status", RUNNING)
         else:
             run_id = self._create_child(trial, parent)
             self._last_step[tid] = 0
@@ -196,13 +152,11 @@ class MlflowTrackingCallback(Callback):
         return run_id
 
     def _create_child(self, trial: Trial, parent: str) -> str:
-        from mlflow.entities import Param
-
         tags = {
             "mlflow.parentRunId": parent,
             ROLE_TAG: "trial",
             "trial_id": str(trial.trial_id),
-            "status": "running",
+            "status": RUNNING,
         }
         run = self.client.create_run(self.experiment_id(), run_name=str(trial), tags=tags)
         params = [Param(k, v) for k, v in flatten_params(trial.config).items()]
@@ -225,21 +179,22 @@ class MlflowTrackingCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ) -> None:
-        from mlflow.entities import Metric
-
         run_id = self.run_for(trial)
         step = int(result.get("training_iteration", 0))
         if step <= self._last_step[str(trial.trial_id)]:
             return  # replayed after a restore: this step is already in MLflow
         now = int(time.time() * 1000)
         values = result_metrics(result)
-        if result.get("status") == "pruned_nan":  # its objective is a sentinel, not a score
-            values = {k: v for k, v in values.items() if k not in ("objective", "eval_bit_errors")}
+        if result.get("status") == PRUNED_NAN:  # its objective is a sentinel, not a score
+            values = {k: v for k, v in values.items() if k not in _SENTINEL_METRICS}
         metrics = [Metric(k, v, now, step) for k, v in values.items()]
         self.client.log_batch(run_id, metrics=metrics, synchronous=True)
         self._last_step[str(trial.trial_id)] = step
-        if result.get("nan_step") is not None:
-            self._set_tags(run_id, nan_tags(result))
+        logged = self._tags.setdefault(str(trial.trial_id), {})
+        tags = {k: v for k, v in result_tags(result).items() if logged.get(k) != v}
+        if tags:
+            set_tags(self.client, run_id, tags)
+            logged.update(tags)
 
     @_never_fails
     def on_trial_complete(
@@ -259,30 +214,20 @@ class MlflowTrackingCallback(Callback):
         for trial in trials:
             tid = str(trial.trial_id)
             if tid in self._runs and self.client.get_run(self._runs[tid]).info.status == "RUNNING":
-                self._end(trial, errored=trial.status == "ERROR")
+                self._end(trial, errored=trial.status == Trial.ERROR)
 
     def _end(self, trial: Trial, *, errored: bool) -> None:
-        from search.status import trial_status
-
         run_id = self.run_for(trial)
         status = trial_status(trial.last_result or None, errored=errored)
-        tags = {"status": status, **nan_tags(trial.last_result)}
-        checkpoint = trial.checkpoint
-        if checkpoint is not None:
-            tags["checkpoint_path"] = str(checkpoint.path)
+        tags = {"status": status, **result_tags(trial.last_result)}
+        if trial.checkpoint is not None:
+            tags["checkpoint_path"] = str(trial.checkpoint.path)
         if trial.path:
             tags["trial_path"] = str(trial.path)
         if errored and trial.error_file:
             tags["error_file"] = str(trial.error_file)
-        self._set_tags(run_id, tags)
+        set_tags(self.client, run_id, tags)
         self.client.set_terminated(run_id, status=RUN_STATUS.get(status, "FINISHED"))
-
-    def _set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(
-            run_id, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True
-        )
 
 
 def make_tracking_callback(
@@ -295,40 +240,3 @@ def make_tracking_callback(
     callback = MlflowTrackingCallback(tracking_uri, experiment, search_params)
     callback.experiment_id()  # fail fast, before Ray starts any trial
     return callback
-
-
-def finish_search(
-    callback: MlflowTrackingCallback, table: pd.DataFrame, experiment_dir: Path
-) -> None:
-    """Log the results table, the search plots and the top trials' artifacts; end the parent.
-
-    Works with a fresh callback too (``Tuner.restore`` runs the pickled one): the parent is
-    then found again by experiment name and tag, the trials by their child runs.
-    """
-    from search import artifacts
-
-    client = callback.client
-    parent = (
-        callback.parent_run_id
-        or find_parent(client, callback.experiment, finished=True)
-        or callback.ensure_parent()
-    )
-    children = child_runs(client, parent)
-    close_lost_runs(client, children)
-    with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
-        out = Path(tmp)
-        table.to_csv(out / "results.csv", index=False)
-        client.log_artifact(parent, str(out / "results.csv"))
-        for path in artifacts.plot_search(children, out):
-            client.log_artifact(parent, str(path), artifact_path="plots")
-        for run in artifacts.top_runs(children, TOP_K_ARTIFACTS):
-            log_trial_artifacts(client, run, out / str(run.info.run_id))
-    best = artifacts.top_runs(children, 1)
-    if best:
-        client.set_tag(parent, "best_trial_id", best[0].data.tags.get("trial_id", ""))
-        objective = best[0].data.metrics.get("objective")
-        if objective is not None:
-            client.log_metric(parent, "best_objective", objective)
-    client.set_tag(parent, "experiment_dir", str(experiment_dir))
-    client.set_tag(parent, FINISHED_TAG, "true")
-    client.set_terminated(parent, status="FINISHED")

@@ -1,4 +1,5 @@
-"""The final status of a trial, decided in one place (tracking and the results table use it).
+"""The status vocabulary of a trial and its final status, decided in one place (the
+trainable, tracking, the results table and export all use these names).
 
 Each report of a trial carries ``status``: ``"running"`` while it trains, ``"completed"`` on
 the last report of a trial that ran to its own end (its step or time limit, or solved), and
@@ -25,6 +26,8 @@ PRUNED_NAN = "pruned_nan"
 ERROR = "error"
 
 FINAL_STATUSES: tuple[str, ...] = (COMPLETED, STOPPED_ASHA, PRUNED_NAN, ERROR)
+# Ended normally, with finite weights and a final checkpoint: such trials can be ranked best.
+ELIGIBLE: tuple[str, ...] = (COMPLETED, STOPPED_ASHA)
 
 # The objective a NaN-pruned trial reports. Finite, so that ASHA's rung quantiles and
 # Optuna's intermediate values stay well defined (NaN breaks both, +inf turns quantiles
@@ -34,6 +37,7 @@ PRUNED_OBJECTIVE = 1.0e6
 
 __all__ = [
     "COMPLETED",
+    "ELIGIBLE",
     "ERROR",
     "FINAL_STATUSES",
     "PRUNED_NAN",

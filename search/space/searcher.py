@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from search.status import PRUNED_NAN
+from search.trial.status import PRUNED_NAN
 
 __all__ = ["NTMOptunaSearch"]
 

@@ -1,59 +1,34 @@
-"""Ranking of finished trials and the PNG artifacts of a search (shared by tracking and export).
-
-Ranking (``rank_key``): the highest curriculum level reached first, then the objective (eval
-bit errors per sequence at the target difficulty), then the cost (eval bits per sequence),
-then the sequences seen (cheaper first). ``--metric``/``--mode`` replace the first two.
-Trials that diverged (``pruned_nan``) or errored are never ranked.
+"""The PNG plots a search logs: one trial's (learning curve, output vs target, weightings,
+memory: ``plot_checkpoint``) and the whole search's (objective per trial and the best so
+far, and Optuna's parameter importances: ``plot_search``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-ELIGIBLE = ("completed", "stopped_asha")  # ended normally: finite weights, a final checkpoint
-_INF = float("inf")
+import ntm
+from ntm.checkpoint import load_checkpoint
+from ntm.plots import plot_inference, plot_learning_curve, plt, save_figure
+from search.trial.ranking import number
+from search.trial.status import COMPLETED, ELIGIBLE, ERROR, PRUNED_NAN, RUNNING, STOPPED_ASHA
+from search.trial.trainable import CHECKPOINT_FILE
 
+_COLORS = {COMPLETED: "tab:green", STOPPED_ASHA: "tab:blue"}
 
-def _number(metrics: Mapping[str, Any], key: str, default: float) -> float:
-    value = metrics.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return default
-
-
-def rank_key(
-    metrics: Mapping[str, Any], *, metric: str | None = None, mode: str = "min"
-) -> tuple[float, ...]:
-    """Sort key, best first. A missing or non-finite value ranks last."""
-    tail = (_number(metrics, "eval_loss", _INF), _number(metrics, "sequences", _INF))
-    if metric is None:
-        level = _number(metrics, "max_level_reached", _number(metrics, "level", 0.0))
-        return (-level, _number(metrics, "objective", _INF), *tail)
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', but got mode={mode!r}.")
-    sign = 1.0 if mode == "min" else -1.0
-    return (sign * _number(metrics, metric, sign * _INF), *tail)
+__all__ = ["param_importances", "plot_checkpoint", "plot_search"]
 
 
-def top_runs(runs: Iterable[Any], k: int) -> list[Any]:
-    """The ``k`` best MLflow trial runs whose ``status`` tag is eligible."""
-    eligible = [r for r in runs if r.data.tags.get("status") in ELIGIBLE]
-    return sorted(eligible, key=lambda r: rank_key(r.data.metrics))[:k]
-
-
-# -- plots of one trial ---------------------------------------------------------------------
 def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[Path]:
     """Learning curve (with curriculum level), output vs target, weightings and memory."""
-    import ntm
-    from ntm.checkpoint import load_checkpoint
-    from ntm.plots import plot_inference, plot_learning_curve
-
-    path = checkpoint / "checkpoint.pt" if checkpoint.is_dir() else checkpoint
+    path = checkpoint / CHECKPOINT_FILE if checkpoint.is_dir() else checkpoint
     model, task, _ = ntm.load(path)
     batch = task.sample(1, task.max_level, torch.Generator().manual_seed(seed))
     paths = plot_inference(model, batch, out_dir)
@@ -63,23 +38,20 @@ def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[P
     return paths
 
 
-# -- plots of the whole search --------------------------------------------------------------
 def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
     """``search.png`` (objective per trial and the best so far) and, when Optuna can compute
     them, ``importances.png`` (parameter importances for the objective)."""
-    from ntm.plots import plt
-
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(runs, key=lambda r: r.info.start_time or 0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    best, best_xy = _INF, []
+    best, best_xy = math.inf, []
     for i, run in enumerate(ordered):
-        status = run.data.tags.get("status", "running")
-        value = _number(run.data.metrics, "objective", math.nan)
+        status = run.data.tags.get("status", RUNNING)
+        value = number(run.data.metrics, "objective", math.nan)
         if status in ELIGIBLE and math.isfinite(value):  # diverged trials report a sentinel
             ax.scatter([i], [value], s=18, label=status, color=_COLORS[status])
             best = min(best, value)
-        elif status in ("pruned_nan", "error"):
+        elif status in (PRUNED_NAN, ERROR):
             ax.axvline(i, color="tab:red", alpha=0.3, lw=1, label=f"{status} (no objective)")
         if math.isfinite(best):
             best_xy.append((i, best))
@@ -89,41 +61,27 @@ def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize="small")
     ax.set_xlabel("trial (start order)")
-    ax.set_ylabel("objective: eval bit errors/seq")
+    ax.set_ylabel("objective (at the target difficulty)")
     ax.set_title("search: objective per trial and best so far")
-    paths = [_save(fig, out_dir / "search.png")]
+    paths = [save_figure(fig, out_dir / "search.png")]
     importances = param_importances(ordered)
     if importances:
         fig, ax = plt.subplots(figsize=(8, 0.4 * len(importances) + 1.5))
         names = list(importances)[::-1]
         ax.barh(names, [importances[n] for n in names])
         ax.set_xlabel("importance for the objective (Optuna)")
-        paths.append(_save(fig, out_dir / "importances.png"))
+        paths.append(save_figure(fig, out_dir / "importances.png"))
     return paths
-
-
-_COLORS = {"completed": "tab:green", "stopped_asha": "tab:blue"}
-
-
-def _save(fig: Any, path: Path) -> Path:
-    from ntm.plots import plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def param_importances(runs: Sequence[Any]) -> dict[str, float]:
     """Optuna's parameter importances over the finished trials; {} when not computable
     (fewer than two finished trials, no parameter that varies)."""
-    import optuna
-
     done = [
         r
         for r in runs
         if r.data.tags.get("status") in ELIGIBLE
-        and math.isfinite(_number(r.data.metrics, "objective", math.nan))
+        and math.isfinite(number(r.data.metrics, "objective", math.nan))
     ]
     names = sorted(
         k
@@ -148,12 +106,6 @@ def param_importances(runs: Sequence[Any]) -> dict[str, float]:
 
 
 def _distribution(values: list[str]) -> Any:
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
     try:
         numbers = [float(v) for v in values]
     except ValueError:
@@ -165,8 +117,6 @@ def _distribution(values: list[str]) -> Any:
 
 
 def _value(dist: Any, text: str) -> Any:
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
     if isinstance(dist, CategoricalDistribution):
         return text
     return int(text) if isinstance(dist, IntDistribution) else float(text)

@@ -1,35 +1,44 @@
-"""The Ray Tune ``Tuner`` of a search: Optuna searcher, ASHA, resources, tracking, reporter.
+"""The Ray Tune ``Tuner`` of a search: the Optuna searcher over the space, ASHA, the
+trainable with its resources, the MLflow callback and the progress reporter.
 
-Ray, Optuna and MLflow are imported inside the functions: nothing heavy is imported before
-``search/run.py`` has set up Ray's environment.
+The metric (``objective``, minimised) is declared once, here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import warnings
 from typing import Any
 
-from search.config import SearchConfig
-from search.space import SearchSpace
+import optuna
+from ray import tune
+from ray.tune import CLIReporter
+from ray.tune.schedulers import ASHAScheduler
+
+from search.launch.config import SearchConfig
+from search.space.format import SearchSpace
+from search.space.searcher import NTMOptunaSearch
+from search.tracking.callback import MlflowTrackingCallback, make_tracking_callback
+from search.tracking.client import tracking_uri
+from search.trial.keys import trial_config
+from search.trial.trainable import train_ntm
+
+METRIC, MODE = "objective", "min"
 
 __all__ = [
+    "METRIC",
+    "MODE",
     "build_tuner",
     "checkpoints_to_keep",
     "make_reporter",
     "make_searcher",
     "make_tracking",
-    "trainable_with_resources",
+    "restore_tuner",
 ]
 
 
-def make_searcher(cfg: SearchConfig, space: SearchSpace) -> Any:
-    import optuna
-
-    from search.searcher import NTMOptunaSearch
-
+def make_searcher(cfg: SearchConfig, space: SearchSpace) -> NTMOptunaSearch:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(
@@ -44,19 +53,15 @@ def make_searcher(cfg: SearchConfig, space: SearchSpace) -> Any:
         nan = (cfg.inject_nan_at_step, cfg.inject_nan_trials)
     return NTMOptunaSearch(
         space,
-        metric="objective",
-        mode="min",
+        metric=METRIC,
+        mode=MODE,
         sampler=sampler,
         points_to_evaluate=[dict(p) for p in space.start_points] or None,
         inject_nan=nan,
     )
 
 
-def trainable_with_resources(cfg: SearchConfig) -> Any:
-    from ray import tune
-
-    from search.trainable import train_ntm
-
+def _trainable(cfg: SearchConfig) -> Any:
     return tune.with_resources(train_ntm, {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
 
 
@@ -66,26 +71,19 @@ def checkpoints_to_keep(cfg: SearchConfig) -> int:
     return max(4, math.ceil(40.0 / max(cfg.checkpoint_seconds, 1.0)))
 
 
-def make_tracking(cfg: SearchConfig) -> Any:
-    """The MLflow callback (search/tracking.py), or None when disabled or not installed."""
+def make_tracking(cfg: SearchConfig) -> MlflowTrackingCallback | None:
+    """The MLflow callback (``search.tracking.callback``), or None with ``--no-tracking``."""
     if not cfg.tracking:
         return None
-    try:
-        from search import tracking
-    except ImportError:
-        return None
-    uri = cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("tracking",)}
-    return tracking.make_tracking_callback(uri, str(cfg.experiment), params)
+    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "tracking"}
+    return make_tracking_callback(tracking_uri(cfg.tracking_uri), str(cfg.experiment), params)
 
 
-def make_reporter(cfg: SearchConfig) -> Any:
+def make_reporter(cfg: SearchConfig) -> CLIReporter:
     """Ray's table reporter with the columns that matter, best trials first."""
-    from ray.tune import CLIReporter
-
     return CLIReporter(
         metric_columns={
-            "objective": "bit errors",
+            METRIC: METRIC,
             "max_level_reached": "level",
             "sequences": "seqs",
             "seq_per_sec": "seq/s",
@@ -105,28 +103,30 @@ def make_reporter(cfg: SearchConfig) -> Any:
     )
 
 
-def build_tuner(cfg: SearchConfig, space: SearchSpace | None, callback: Any) -> Any:
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+def restore_tuner(cfg: SearchConfig) -> tune.Tuner:
+    """The Tuner of ``--resume``: Ray's saved experiment, unfinished and errored trials rerun."""
+    return tune.Tuner.restore(
+        cfg.experiment_path, _trainable(cfg), resume_unfinished=True, resume_errored=True
+    )
 
-    trainable = trainable_with_resources(cfg)
-    if cfg.resume:
-        return tune.Tuner.restore(
-            cfg.experiment_path, trainable, resume_unfinished=True, resume_errored=True
-        )
-    assert space is not None  # loaded for every new search
+
+def build_tuner(
+    cfg: SearchConfig, space: SearchSpace, callback: MlflowTrackingCallback | None
+) -> tune.Tuner:
+    """A new search's Tuner: the space through Optuna, every trial's fixed settings, ASHA."""
     scheduler = ASHAScheduler(
         time_attr="training_iteration",
         max_t=cfg.max_iterations,
         grace_period=cfg.grace,
         reduction_factor=cfg.reduction_factor,
     )
+    fixed = {"task": space.task, "task_params": dict(space.task_params)}
     return tune.Tuner(
-        trainable,
-        param_space={"task": space.task, "task_params": dict(space.task_params)} | cfg.fixed_keys(),
+        _trainable(cfg),
+        param_space=fixed | trial_config(cfg.trial_settings()),
         tune_config=tune.TuneConfig(
-            metric="objective",
-            mode="min",
+            metric=METRIC,
+            mode=MODE,
             search_alg=make_searcher(cfg, space),
             scheduler=scheduler,
             num_samples=cfg.num_samples,
@@ -136,7 +136,7 @@ def build_tuner(cfg: SearchConfig, space: SearchSpace | None, callback: Any) -> 
         ),
         run_config=tune.RunConfig(
             name=cfg.experiment,
-            storage_path=cfg.storage,
+            storage_path=cfg.storage_path,
             callbacks=[callback] if callback is not None else None,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(cfg)),
             failure_config=tune.FailureConfig(max_failures=1),

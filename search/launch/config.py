@@ -1,18 +1,21 @@
-"""``SearchConfig``: everything one search needs, built once from the command line.
-
-Also the smoke test's tiny model, and the space a search uses (``load_search_space``).
+"""``SearchConfig``: everything one search needs, built once from the command line and passed
+down; its settings for every trial (``trial_settings``) and its space (``load_search_space``,
+with the smoke test's tiny model fixed).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from ntm.cli import UsageError
+from ntm.errors import require
 from ntm.tasks import TASKS
-from search.space import SearchSpace, default_space_path, load_space
+from search.cluster.storage import DEFAULT_STORAGE_PATH
+from search.space.format import SearchSpace
+from search.space.load import default_space_path, load_space
+from search.space.validate import validate_space
+from search.trial.keys import TrialSettings
 
 __all__ = ["SMOKE_MODEL", "SMOKE_TASK_PARAMS", "SearchConfig", "load_search_space"]
 
@@ -28,9 +31,17 @@ SMOKE_MODEL = {
 SMOKE_TASK_PARAMS = {"copy": {"min_length": 1, "max_length": 3}}
 
 
+def _need(ok: bool, message: str) -> None:
+    require(ok, message, error=UsageError)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything one search needs, built once from the command line."""
+    """Everything one search needs, built once from the command line.
+
+    ``storage_path`` is resolved by the entry point (``search.cluster.storage``): an absolute
+    local path or a URI. ``experiment`` is set by then too.
+    """
 
     task: str | None = None
     space: str | None = None
@@ -47,7 +58,7 @@ class SearchConfig:
     reduction_factor: float = 3.0
     checkpoint_seconds: float = 10.0
     experiment: str | None = None
-    storage_path: str = "./ray_results"
+    storage_path: str = DEFAULT_STORAGE_PATH
     shared_storage: bool = False
     resume: bool = False
     seed: int = 0
@@ -60,11 +71,7 @@ class SearchConfig:
     top: int = 10
 
     def __post_init__(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise UsageError(message)
-
-        need(
+        _need(
             self.task is None or self.task in TASKS,
             f"--task must be one of {sorted(TASKS)}, but got {self.task!r}",
         )
@@ -76,33 +83,33 @@ class SearchConfig:
             ("--inject-nan-trials", self.inject_nan_trials),
             ("--top", self.top),
         ):
-            need(value >= 1, f"{flag} must be >= 1, but got {value}")
-        need(self.time_budget > 0, f"--time-budget must be > 0 s, but got {self.time_budget}")
-        need(self.trial_seconds >= 0, f"--trial-seconds must be >= 0, got {self.trial_seconds}")
-        need(self.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}")
-        need(self.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
-        need(
+            _need(value >= 1, f"{flag} must be >= 1, but got {value}")
+        _need(self.time_budget > 0, f"--time-budget must be > 0 s, but got {self.time_budget}")
+        _need(self.trial_seconds >= 0, f"--trial-seconds must be >= 0, got {self.trial_seconds}")
+        _need(self.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}")
+        _need(self.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        _need(
             self.gpus_per_trial <= 1 or self.gpus_per_trial == int(self.gpus_per_trial),
             f"--gpus-per-trial above 1 must be a whole number, but got {self.gpus_per_trial}",
         )
-        need(
+        _need(
             self.reduction_factor > 1,
             f"--reduction-factor must be > 1, but got {self.reduction_factor}",
         )
-        need(
+        _need(
             self.grace_period is None or 1 <= self.grace_period <= self.max_iterations,
             f"--grace-period must be in [1, --max-iterations], but got {self.grace_period}",
         )
-        need(
+        _need(
             self.inject_nan_at_step is None or self.inject_nan_at_step >= 1,
             f"--inject-nan-at-step must be >= 1, but got {self.inject_nan_at_step}",
         )
-        need(
+        _need(
             self.experiment is None
             or ("/" not in self.experiment and bool(self.experiment.strip())),
             f"--experiment must be a plain name, but got {self.experiment!r}",
         )
-        need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
+        _need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
 
     @property
     def grace(self) -> int:
@@ -112,43 +119,34 @@ class SearchConfig:
         return max(1, min(10, self.max_iterations // 10))
 
     @property
-    def storage(self) -> str:
-        """Absolute local path, or a URI (``s3://...``) as given."""
-        if "://" in self.storage_path:
-            return self.storage_path.rstrip("/")
-        return str(Path(self.storage_path).expanduser().resolve())
-
-    @property
     def experiment_path(self) -> str:
-        assert self.experiment is not None  # set by resolve_defaults
-        return f"{self.storage}/{self.experiment}"
+        """``STORAGE_PATH/EXPERIMENT``, where Ray keeps the experiment."""
+        return f"{self.storage_path}/{self.experiment}"
 
-    @property
-    def threads(self) -> int:
-        return max(1, math.floor(self.cpus_per_trial))
-
-    def fixed_keys(self) -> dict[str, Any]:
-        """Trial config keys that are the same for every trial (see search/params.py)."""
-        return {
-            "seed": self.seed,
-            "threads": self.threads,
-            "report_sequences": self.report_sequences,
-            "max_reports": self.max_iterations,
-            "max_seconds": self.trial_seconds,
-            "stop_bit_errors": self.stop_bit_errors,
-            "eval_batch": self.eval_batch,
-            "checkpoint_seconds": self.checkpoint_seconds,
-        }
+    def trial_settings(self) -> TrialSettings:
+        """What every trial of this search shares (``search.trial.keys``)."""
+        return TrialSettings(
+            seed=self.seed,
+            threads=max(1, math.floor(self.cpus_per_trial)),
+            report_sequences=self.report_sequences,
+            max_reports=self.max_iterations,
+            max_seconds=self.trial_seconds,
+            stop_bit_errors=self.stop_bit_errors,
+            eval_batch=self.eval_batch,
+            checkpoint_seconds=self.checkpoint_seconds,
+        )
 
 
 def load_search_space(cfg: SearchConfig) -> SearchSpace:
     """The validated space (smoke test: with the tiny model fixed); UsageError if unusable."""
     path = cfg.space or str(default_space_path(cfg.task or "copy"))
-    space = load_space(path, fixed_keys=cfg.fixed_keys())
-    if cfg.task is not None and space.task != cfg.task:
-        raise UsageError(f"--task {cfg.task} does not match the space {path} (task {space.task})")
+    space = load_space(path, settings=cfg.trial_settings())
+    _need(
+        cfg.task is None or space.task == cfg.task,
+        f"--task {cfg.task} does not match the space {path} (task {space.task})",
+    )
     if cfg.smoke_test:
         task_params = SMOKE_TASK_PARAMS.get(space.task)
         space = space.with_fixed(SMOKE_MODEL, task_params=task_params)
-        space.validate(cfg.fixed_keys())
+        validate_space(space, cfg.trial_settings())
     return space

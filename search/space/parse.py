@@ -1,5 +1,6 @@
-"""Parsing a space file's mapping into a ``SearchSpace``: structure, names, types and
-``when`` conditions; every error one line naming the file and field (``SpaceError``).
+"""Parsing a space file's mapping into a ``SearchSpace`` (the format: ``search.space.format``):
+structure, names, types and ``when`` conditions; every error one line naming the file and
+field (``SpaceError``). Whether every config drawn from it builds: ``search.space.validate``.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from curricula import SCHEDULERS, CurriculumConfig, scheduler_param_names
+from curricula import SCHEDULERS, scheduler_param_names
 from ntm.config import NTMConfig
 from ntm.tasks import TASKS
 from ntm.train_config import TrainConfig
-from search.params import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS
-from search.space_types import KINDS, TOP_KEYS, Param, RandomSuggester, SearchSpace, SpaceError
+from search.space.format import KINDS, TOP_KEYS, Param, RandomSuggester, SearchSpace, SpaceError
+from search.trial.keys import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS
 
 __all__ = ["parse_space"]
 
@@ -98,14 +99,25 @@ def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param
         _check_type(where, name, spec["value"], fail)
         return Param(name, kind, (spec["value"],), when=when)
     if kind == "choice":
-        choices = spec["choice"]
-        if not isinstance(choices, list) or not choices:
-            fail(where, f"choice must be a non-empty list, but got {choices!r}")
-        for c in choices:
-            if c is not None and not isinstance(c, bool | int | float | str):
-                fail(where, f"choices must be scalars (None, bool, int, float, str), but got {c!r}")
-            _check_type(where, name, c, fail)
-        return Param(name, kind, tuple(choices), when=when)
+        return Param(name, kind, _parse_choices(where, name, spec["choice"], fail), when=when)
+    low, high, step = _parse_range(where, name, kind, spec, fail)
+    return Param(name, kind, (low, high), step=step, when=when)
+
+
+def _parse_choices(where: str, name: str, choices: Any, fail: Any) -> tuple[Any, ...]:
+    if not isinstance(choices, list) or not choices:
+        fail(where, f"choice must be a non-empty list, but got {choices!r}")
+    for c in choices:
+        if c is not None and not isinstance(c, bool | int | float | str):
+            fail(where, f"choices must be scalars (None, bool, int, float, str), but got {c!r}")
+        _check_type(where, name, c, fail)
+    return tuple(choices)
+
+
+def _parse_range(
+    where: str, name: str, kind: str, spec: Mapping[str, Any], fail: Any
+) -> tuple[Any, Any, Any]:
+    """``[low, high]`` and ``step`` of an ``int``/``uniform``/``loguniform`` parameter."""
     bounds = spec[kind]
     numeric = (
         isinstance(bounds, list)
@@ -144,7 +156,7 @@ def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param
             f"is of type {getattr(field_type, '__name__', field_type)}; "
             f"{kind} does not fit it (use choice or value)",
         )
-    return Param(name, kind, (low, high), step=step, when=when)
+    return low, high, step
 
 
 def _parse_when(
@@ -191,7 +203,6 @@ def _check_curriculum_params(params: list[Param], fail: Any) -> None:
                     f"curriculum {name!r} takes {sorted(allowed)}, not {p.name!r}; "
                     f"limit it with when: {{curriculum: [...]}}",
                 )
-    _ = CurriculumConfig  # the config these keys end up in
 
 
 def _check_point(space: SearchSpace, index: int, point: Mapping[str, Any], fail: Any) -> None:

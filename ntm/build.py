@@ -1,0 +1,66 @@
+"""How a run is built from its config: ``build_run(config)``, the one factory behind
+``Trainer``, ``ntm.load`` and the search's space validation.
+
+It fills in what the task decides (the model's input and output widths, the curriculum's
+target level and a start level capped by it), then builds the task, the model and the
+curriculum scheduler. A config that cannot be built raises the ``ValueError`` (or
+``TypeError``) of the part that refused it, naming the field.
+
+Example:
+    >>> from ntm.tasks import TaskConfig
+    >>> run = build_run(RunConfig(task=TaskConfig("copy", {"max_length": 5})))
+    >>> run.config.model.input_size, run.config.curriculum.target_level, run.task.max_level
+    (9, 5, 5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import torch
+
+from curricula import Scheduler, make_scheduler
+from ntm.model import NTM
+from ntm.tasks import Task, make_task
+from ntm.train_config import RunConfig, TrainConfig
+
+__all__ = ["BuiltRun", "build_run", "make_optimizer", "resolve"]
+
+
+class BuiltRun(NamedTuple):
+    """A run's parts, built from its resolved config (model on the CPU, freshly initialised)."""
+
+    config: RunConfig
+    task: Task
+    model: NTM
+    scheduler: Scheduler
+
+
+def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
+    """Fill in what the task decides: model input/output widths and the curriculum target."""
+    task = make_task(config.task)
+    model = dataclasses.replace(
+        config.model, input_size=task.input_size, output_size=task.output_size
+    )
+    start = min(config.curriculum.start_level, task.max_level)
+    curriculum = dataclasses.replace(
+        config.curriculum, start_level=start, target_level=task.max_level
+    )
+    return dataclasses.replace(config, model=model, curriculum=curriculum), task
+
+
+def build_run(config: RunConfig) -> BuiltRun:
+    """The resolved config, its task, a new model and the curriculum scheduler."""
+    resolved, task = resolve(config)
+    return BuiltRun(resolved, task, NTM(resolved.model), make_scheduler(resolved.curriculum))
+
+
+def make_optimizer(
+    train: TrainConfig, params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """``adam`` or ``rmsprop`` (with ``momentum``) at ``lr``."""
+    if train.optimizer == "adam":
+        return torch.optim.Adam(params, lr=train.lr)
+    return torch.optim.RMSprop(params, lr=train.lr, momentum=train.momentum)

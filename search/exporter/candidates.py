@@ -1,0 +1,123 @@
+"""The trials of a finished search, found again for the export, and the best one chosen.
+
+Where they come from: the Ray experiment directory ``STORAGE/EXPERIMENT`` first (every
+report and every checkpoint is there, it needs no server, and it is what ``Tuner.restore``
+trusts); if it does not exist, the MLflow experiment of the same name (its child runs'
+metrics and ``status`` tags, the checkpoint from the ``checkpoint_path`` tag or the logged
+artifact). The best trial that did not diverge or error is chosen by the one ranking,
+``search.trial.ranking.rank_key``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from ray.tune import ExperimentAnalysis
+from ray.tune.experiment import Trial
+
+from ntm.cli import UsageError
+from ntm.errors import first_line, require
+from search.tracking.client import connect
+from search.tracking.runs import child_runs, find_parent
+from search.trial.ranking import rank_key
+from search.trial.status import ELIGIBLE, RUNNING, trial_status
+from search.trial.trainable import CHECKPOINT_FILE
+
+__all__ = ["Candidate", "from_mlflow", "from_ray", "select"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One trial: its final status, last report, newest checkpoint and all reports."""
+
+    trial_id: str
+    status: str
+    result: dict[str, Any]
+    checkpoint: Path | None
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def from_ray(experiment_dir: Path) -> list[Candidate]:
+    """Trials of a Ray experiment directory (an absolute path)."""
+    try:
+        analysis = ExperimentAnalysis(str(experiment_dir))
+    except Exception as exc:  # no or unreadable experiment_state-*.json
+        raise UsageError(
+            f"cannot read Ray experiment {experiment_dir}: {first_line(exc)}"
+        ) from None
+    out = []
+    for trial in analysis.trials:
+        result = dict(trial.last_result or {})
+        status = trial_status(result or None, errored=trial.status == Trial.ERROR)
+        trial_dir = Path(str(trial.path))
+        out.append(
+            Candidate(str(trial.trial_id), status, result, _newest(trial_dir), _reports(trial_dir))
+        )
+    return out
+
+
+def _newest(trial_dir: Path) -> Path | None:
+    found = sorted(trial_dir.glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
+    return found[-1] if found else None
+
+
+def _reports(trial_dir: Path) -> list[dict[str, Any]]:
+    path = trial_dir / "result.json"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def from_mlflow(tracking_uri: str, experiment: str, scratch: Path) -> list[Candidate] | None:
+    """Trials of the newest search in the MLflow experiment; None if there is none."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
+        return None  # no store there: do not create one just to look
+    client = connect(tracking_uri)
+    parent = find_parent(client, experiment, finished=True)
+    if parent is None:
+        return None
+    out = []
+    for run in child_runs(client, parent):
+        tags, metrics = run.data.tags, dict(run.data.metrics)
+        out.append(
+            Candidate(tags.get("trial_id", run.info.run_id), tags.get("status", RUNNING),
+                      metrics, _mlflow_checkpoint(client, run, scratch), [metrics])
+        )  # fmt: skip
+    return out
+
+
+def _mlflow_checkpoint(client: MlflowClient, run: Any, scratch: Path) -> Path | None:
+    path = run.data.tags.get("checkpoint_path")
+    if path and (Path(path) / CHECKPOINT_FILE).is_file():
+        return Path(path) / CHECKPOINT_FILE
+    if run.data.tags.get("status") not in ELIGIBLE:
+        return None
+    try:
+        local = client.download_artifacts(run.info.run_id, "checkpoint", str(scratch))
+    except Exception:  # no checkpoint artifact (not among the top trials)
+        return None
+    found = Path(local) / CHECKPOINT_FILE
+    return found if found.is_file() else None
+
+
+def select(candidates: list[Candidate], *, metric: str | None, mode: str) -> Candidate:
+    """The best eligible trial; UsageError naming the statuses when there is none."""
+    eligible = [c for c in candidates if c.status in ELIGIBLE and c.checkpoint is not None]
+    if not eligible:
+        counts: dict[str, int] = {}
+        for c in candidates:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        seen = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"
+        raise UsageError(f"no finished trial with a checkpoint to export ({seen}).")
+    require(
+        metric is None or any(metric in c.result for c in eligible),
+        f"--metric {metric!r} was not reported by any finished trial.",
+        error=UsageError,
+    )
+    return min(
+        eligible, key=lambda c: rank_key(c.trial_id, c.status, c.result, metric=metric, mode=mode)
+    )

@@ -1,0 +1,104 @@
+"""Search NTM hyperparameters: Ray Tune trials proposed by Optuna (TPE), stopped by ASHA.
+
+    python search/run.py                                # copy, default space, ~15 min, 2 cores
+    python search/run.py --task repeat_copy --time-budget 3600
+    python search/run.py --smoke-test                   # a complete tiny search, < 1 minute
+    python search/run.py --resume --experiment NAME     # continue after Ctrl-C or kill -9
+    python search/run.py --address auto                 # on the cluster of `ray up cluster.yaml`
+
+Ray runs locally by default (started in-process, every server on 127.0.0.1, no dashboard,
+all CPUs); --address auto, or RAY_ADDRESS, joins a running cluster instead. Each trial
+reports every --report-sequences training sequences (one ASHA iteration), evaluated at the
+task's target difficulty: the trainer's `objective` (today bit errors per sequence) is minimised.
+
+Fault injection (tests, demos): --inject-nan-at-step N makes the first --inject-nan-trials K
+trials (default 1) multiply their loss by NaN at step N, so their gradients turn non-finite
+for real; such a trial ends with status pruned_nan at its next report, Optuna records it
+as PRUNED, and the search goes on.
+
+At the end a table of the top trials and the counts of completed, stopped_asha, pruned_nan
+and error trials are printed, and the full table is saved as results.csv in the experiment
+directory (STORAGE_PATH/EXPERIMENT). Bad input exits with code 2 before any trial starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ntm.cli import Parser, add_fields, field_values
+from ntm.tasks import TASKS
+from search.cluster.storage import resolve_storage
+from search.launch.config import SearchConfig
+from search.tracking.client import DEFAULT_TRACKING_URI
+from search.trial.keys import TrialSettings
+
+__all__ = ["PROG", "build_parser", "config_from_args"]
+
+PROG = "python search/run.py"
+# Set by hand below: ``tracking`` is ``--no-tracking``; ``address`` falls back to RAY_ADDRESS.
+_BY_HAND = ("tracking",)
+HELP = {
+    "task": f"{' | '.join(sorted(TASKS))}; None: the space's task (copy without --space)",
+    "space": "search space YAML; None: search/spaces/TASK.yaml",
+    "num_samples": "trials at most",
+    "seed": "Optuna sampler and trial seed",
+    "time_budget": "seconds for the whole search",
+    "max_iterations": "reports per trial at most",
+    "report_sequences": "training sequences per report (one ASHA iteration)",
+    "trial_seconds": "training-time cap of one trial, 0 = none",
+    "stop_bit_errors": "a trial at its target level stops, completed, once its objective "
+    f"stays below this ({TrialSettings.solved_reports} reports in a row)",
+    "eval_batch": "evaluation sequences",
+    "grace_period": "ASHA grace period in iterations; None: 10%% of --max-iterations",
+    "reduction_factor": "ASHA reduction factor",
+    "cpus_per_trial": "CPUs (and torch threads) per trial",
+    "gpus_per_trial": "fractional, e.g. 0.25",
+    "address": "join a Ray cluster ('auto'); None: RAY_ADDRESS, else a local Ray",
+    "experiment": "experiment name; None: TASK-YYYYmmdd-HHMMSS",
+    "storage_path": "local directory or shared URI (s3://...) for results and checkpoints",
+    "shared_storage": "declare a local --storage-path shared by every node (NFS)",
+    "resume": "continue --experiment NAME",
+    "checkpoint_seconds": "checkpoint a trial at most this often (and at its last report)",
+    "tracking_uri": f"MLflow URI; None: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}",
+    "top": "rows of the final table",
+    "smoke_test": "a complete tiny search (< 1 min)",
+    "inject_nan_at_step": "fault injection: NaN loss at step N",
+    "inject_nan_trials": "how many of the first trials get the NaN",
+}
+# The smoke test: tiny and quick unless given explicitly.
+_SMOKE_DEFAULTS: dict[str, Any] = {
+    "num_samples": 4,
+    "time_budget": 60.0,
+    "max_iterations": 4,
+    "report_sequences": 64,
+    "trial_seconds": 20.0,
+    "eval_batch": 16,
+    "checkpoint_seconds": 0.0,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, description=__doc__)
+    add_fields(p.add_argument_group("search (SearchConfig)"), SearchConfig, HELP, skip=_BY_HAND)
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> SearchConfig:
+    """The ``SearchConfig`` of the command line: smoke-test defaults, the experiment name,
+    ``RAY_ADDRESS``, and the storage path resolved (``search.cluster.storage``)."""
+    values = field_values(a, SearchConfig, skip=_BY_HAND)
+    values["address"] = a.address or os.environ.get("RAY_ADDRESS") or None
+    values["tracking"] = not a.no_tracking
+    values["storage_path"] = resolve_storage(a.storage_path)
+    if a.smoke_test:  # tiny and quick unless given explicitly
+        given = {k for k, v in vars(a).items() if v != build_parser().get_default(k)}
+        values.update({k: v for k, v in _SMOKE_DEFAULTS.items() if k not in given})
+    if not values["experiment"]:
+        prefix = "smoke" if a.smoke_test else a.task or Path(a.space or "copy").stem
+        values["experiment"] = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return SearchConfig(**values)

@@ -1,0 +1,148 @@
+"""The end-of-search table: one row per trial (pandas), best first by the one ranking
+(``search.trial.ranking.rank_key``), saved as ``results.csv`` in the experiment directory,
+printed with the counts of each final status.
+
+Columns: ``best_bit_errors`` (the lowest objective over the trial's reports),
+``last_bit_errors`` (the last one: what its final checkpoint scores), ``max_level``,
+``last_cost`` (the last evaluation's bits per sequence), then the key parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.fs
+from ray.tune import ResultGrid
+
+from search.trial.ranking import rank_key
+from search.trial.status import FINAL_STATUSES, PRUNED_NAN, PRUNED_OBJECTIVE, trial_status
+
+RESULTS_CSV = "results.csv"
+KEY_PARAMS = (
+    "controller",
+    "controller_size",
+    "memory_n",
+    "memory_m",
+    "shift_range",
+    "lr",
+    "optimizer",
+    "batch_size",
+    "clip_value",
+    "curriculum",
+)
+
+__all__ = [
+    "KEY_PARAMS",
+    "RESULTS_CSV",
+    "format_table",
+    "results_table",
+    "status_counts",
+    "table_from_grid",
+    "trial_row",
+    "write_csv",
+]
+
+
+def _best_objective(history: pd.DataFrame | None, last: Mapping[str, Any]) -> float:
+    """The lowest finite, non-sentinel objective a trial reported (NaN if none)."""
+    values: list[float] = []
+    if history is not None and "objective" in history:
+        values = [float(v) for v in history["objective"].dropna()]
+    elif "objective" in last:
+        values = [float(last["objective"])]
+    real = [v for v in values if math.isfinite(v) and v < PRUNED_OBJECTIVE]
+    return min(real, default=math.nan)
+
+
+def trial_row(
+    trial_id: str,
+    config: Mapping[str, Any],
+    last: Mapping[str, Any] | None,
+    history: pd.DataFrame | None,
+    *,
+    errored: bool,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """One table row from what Ray kept of a trial; ``_rank`` is its ranking key."""
+    last = last or {}
+    status = trial_status(last or None, errored=errored)
+    max_level = last.get("max_level_reached", math.nan)
+    if history is not None and "max_level_reached" in history:
+        max_level = history["max_level_reached"].max()
+    scored = status != PRUNED_NAN  # a pruned_nan report's objective is a sentinel
+    return {
+        "trial_id": trial_id,
+        "status": status,
+        "best_bit_errors": _best_objective(history, last),
+        "last_bit_errors": last.get("objective", math.nan) if scored else math.nan,
+        "max_level": max_level,
+        "last_cost": last.get("eval_loss", math.nan) if scored else math.nan,
+        "iterations": last.get("training_iteration", 0),
+        "sequences": last.get("sequences", 0),
+        **{k: config.get(k) for k in KEY_PARAMS},
+        "nan_step": last.get("nan_step"),
+        "nan_parameters": last.get("nan_parameters"),
+        "checkpoint": checkpoint,
+        "_rank": rank_key(trial_id, status, last),
+    }
+
+
+def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """All trials, best first (``rank_key``)."""
+    ordered = sorted(rows, key=lambda row: row["_rank"])
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "_rank"} for row in ordered])
+    return table.reset_index(drop=True)
+
+
+def table_from_grid(grid: ResultGrid) -> pd.DataFrame:
+    """The table of the trials a Tuner ran (trials that never started are left out)."""
+    rows = []
+    for index in range(len(grid)):
+        result = grid[index]
+        try:
+            history = result.metrics_dataframe
+        except Exception:  # a trial that never reported has no progress file
+            history = None
+        metrics = result.metrics or {}
+        if not metrics and result.error is None:
+            continue  # never started (the time budget ran out first): not a trial run
+        trial_id = str(metrics.get("trial_id") or Path(result.path).name)
+        checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+        rows.append(
+            trial_row(trial_id, result.config or {}, metrics, history,
+                      errored=result.error is not None, checkpoint=checkpoint)
+        )  # fmt: skip
+    return results_table(rows)
+
+
+def write_csv(table: pd.DataFrame, experiment_path: str) -> str:
+    """Save the table as results.csv in the experiment directory (local or URI)."""
+    target = f"{experiment_path}/{RESULTS_CSV}"
+    if "://" in target:
+        fs, path = pyarrow.fs.FileSystem.from_uri(target)
+        with fs.open_output_stream(path) as stream:
+            stream.write(table.to_csv(index=False).encode())
+    else:
+        table.to_csv(target, index=False)
+    return target
+
+
+def status_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many trials ended in each final status (all four keys, zeros included)."""
+    counts = table["status"].value_counts() if not table.empty else pd.Series(dtype=int)
+    return {status: int(counts.get(status, 0)) for status in FINAL_STATUSES}
+
+
+def format_table(table: pd.DataFrame, *, top: int = 10) -> str:
+    """The top rows as fixed-width text (no checkpoint paths), then the counts."""
+    counts = status_counts(table)
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    if table.empty:
+        return f"no trials ran ({summary})"
+    shown = table.drop(columns=["checkpoint", "nan_parameters"]).head(top)
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+    return f"top {len(shown)} of {len(table)} trials:\n{text}\ntrials: {summary}"

@@ -1,0 +1,80 @@
+"""The end of a search in MLflow: the results table, the search plots and the top trials'
+artifacts are logged to the parent run, the best trial is tagged, and the parent is closed.
+
+Works with a fresh callback too (``Tuner.restore`` runs the pickled one): the parent is then
+found again by experiment name and tag, the trials by their child runs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from search.launch.results import RESULTS_CSV
+from search.tracking.callback import MlflowTrackingCallback
+from search.tracking.plots import plot_checkpoint, plot_search
+from search.tracking.runs import FINISHED_TAG, child_runs, close_lost_runs, find_parent
+from search.trial.ranking import rank_key
+from search.trial.status import ELIGIBLE, RUNNING
+from search.trial.trainable import CHECKPOINT_FILE
+
+TOP_K_ARTIFACTS = 3  # finished trials that get plots and their checkpoint as artifacts
+
+__all__ = ["TOP_K_ARTIFACTS", "finish_search", "log_trial_artifacts", "ranked_runs"]
+
+
+def ranked_runs(runs: Iterable[Any]) -> list[Any]:
+    """The eligible MLflow trial runs, best first (``search.trial.ranking.rank_key``)."""
+
+    def key(run: Any) -> tuple[Any, ...]:
+        tags = run.data.tags
+        return rank_key(tags.get("trial_id", ""), tags.get("status", RUNNING), run.data.metrics)
+
+    return sorted((r for r in runs if r.data.tags.get("status") in ELIGIBLE), key=key)
+
+
+def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:
+    """Plots (learning curve, output vs target, weightings, memory) and the final checkpoint."""
+    path = run.data.tags.get("checkpoint_path")
+    if not path or not Path(path).exists():
+        return  # the checkpoint lives on storage this machine cannot read
+    run_id = run.info.run_id
+    for plot in plot_checkpoint(Path(path) / CHECKPOINT_FILE, tmp):
+        client.log_artifact(run_id, str(plot), artifact_path="plots")
+    client.log_artifacts(run_id, path, artifact_path="checkpoint")
+
+
+def finish_search(
+    callback: MlflowTrackingCallback, table: pd.DataFrame, experiment_dir: str
+) -> None:
+    """Log the results table, the search plots and the top trials' artifacts; end the parent."""
+    client = callback.client
+    parent = (
+        callback.parent_run_id
+        or find_parent(client, callback.experiment, finished=True)
+        or callback.ensure_parent()
+    )
+    children = child_runs(client, parent)
+    close_lost_runs(client, children)
+    ranked = ranked_runs(children)
+    with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
+        out = Path(tmp)
+        table.to_csv(out / RESULTS_CSV, index=False)
+        client.log_artifact(parent, str(out / RESULTS_CSV))
+        for path in plot_search(children, out):
+            client.log_artifact(parent, str(path), artifact_path="plots")
+        for run in ranked[:TOP_K_ARTIFACTS]:
+            log_trial_artifacts(client, run, out / str(run.info.run_id))
+    if ranked:
+        client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
+        objective = ranked[0].data.metrics.get("objective")
+        if objective is not None:
+            client.log_metric(parent, "best_objective", objective)
+    client.set_tag(parent, "experiment_dir", experiment_dir)
+    client.set_tag(parent, FINISHED_TAG, "true")
+    client.set_terminated(parent, status="FINISHED")
