@@ -5,7 +5,7 @@ that baseline is the NTM's own ``Controller`` with no memory and no heads: ``con
 units in ``controller_layers`` layers, then a linear output layer. It has the NTM's interface
 (``initial_state``, ``forward``, ``forward_sequence``), so the trainer, curricula, checkpoints,
 search and ``ntm.load`` treat both alike. The memory and head fields of ``NTMConfig`` are
-ignored, and it always trains with the ``eager`` engine (``ntm.fast`` is NTM-specific).
+ignored, and it always trains with the ``eager`` engine (``ntm.engines`` are NTM-specific).
 
 The controller always takes a read vector beside ``x_t``; the baseline's is one constant zero
 channel, so that column of the controller's read weights never gets a gradient and the

@@ -9,8 +9,8 @@ from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
+from ntm.engines import ENGINES
 from ntm.errors import require
-from ntm.fast import ENGINES
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -35,7 +35,7 @@ class TrainConfig:
         half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
         multiplied by NaN before backward, so the gradients turn non-finite for real.
-    engine: how the training forward/backward runs (``ntm.fast``): ``auto`` (the fastest
+    engine: how the training forward/backward runs (``ntm.engines``): ``auto`` (the fastest
         safe engine for the device), ``eager``, ``manual`` or ``compiled``.
     """
 

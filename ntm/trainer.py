@@ -19,8 +19,8 @@ import torch
 
 from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
+from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
-from ntm.fast import resolve_engine, sequence_logits
 from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
 from ntm.model import NTM
 from ntm.stopping import stop_reason
@@ -53,6 +53,7 @@ class Report:
     objective: float | None = None  # the task's objective at the target level (lower: better)
     eval_scores: dict[str, float] | None = None  # the task's other scores (Task.extra_scores)
     stop_reason: str | None = None  # why this report is the run's last (ntm.stopping), else None
+    engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -68,13 +69,17 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
+        # build_run makes the curriculum before make_optimizer: building an optimizer imports
+        # torch's compiler, which creates a cache directory, and a bad curriculum must be
+        # refused before anything is created.
         self.config, self.task, model, self.scheduler = build_run(config)
         self.model = model.to(self.device)
-        # The train step's forward/backward (the LSTM baseline always runs eager).
+        # The train step's forward/backward, e.g. "compiled" (see ntm.engines); the LSTM
+        # baseline always runs eager.
         self.engine = (
             "eager"
             if self.config.model.model == "lstm"
-            else resolve_engine(cfg.engine, self.device)
+            else resolve_engine(cfg.engine, self.device, steps=cfg.steps)
         )
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -214,6 +219,7 @@ class Trainer:
             eval_bit_errors=evaluation.get("bit_errors"),
             objective=evaluation.get("objective"),
             eval_scores=extra,
+            engine=engine_in_use(self.engine, self.config.model),
         )
         if self.scheduler.at_target and report.objective is not None:
             self._maybe_decay_lr(report.objective)
