@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_PIN := $(shell grep -E '^torch==' constraints.txt)
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean ssh-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# tests/search/test_cluster_up.py (and benchmarks/cluster_up.py) run `ray up` over SSH on this
+# machine: Debian's openssh-server and rsync, installed if missing (as root, like CI). A
+# policy-rc.d keeps the package from starting the system's own sshd on 0.0.0.0:22.
+ssh-deps:
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v rsync >/dev/null; then \
+	  added=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; added=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync; \
+	  rc=$$?; [ -z "$$added" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; fi
+
+pytest: $(STAMP) ssh-deps
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 test: lint typecheck pytest

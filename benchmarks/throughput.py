@@ -8,7 +8,8 @@ N=128, M=20, LSTM 100, 1 read + 1 write head, shift range 1; a copy batch of len
 41 time steps. Prints one JSON line per (engine, batch size):
 ``{"mode", "batch", "seq_per_sec", "ms_per_step", "threads", "first_step_s", "reps"}``.
 ``first_step_s`` is the first step's wall time: for ``compiled`` it is the compile time of
-this process (inductor's on-disk cache makes a second process faster). Engines are measured
+this process (inductor's on-disk cache makes a second process faster: it only re-traces).
+Every concrete engine of ``ntm.engines`` is measured (``auto`` is one of them). They run
 in interleaved blocks, so a load change on a shared machine hits every engine alike; the
 median block is reported.
 """
@@ -24,13 +25,13 @@ from collections.abc import Callable
 import torch
 
 from ntm.config import NTMConfig
-from ntm.fast import sequence_logits
+from ntm.engines import ENGINES, sequence_logits
 from ntm.metrics import sequence_cost_nats
 from ntm.model import NTM
 from ntm.tasks.base import Batch
 from ntm.tasks.copy import CopyTask
 
-MODES = ("eager", "manual", "compiled")
+MODES = tuple(e for e in ENGINES if e != "auto")
 BATCHES = (1, 8, 32, 128)
 COPY_LENGTH = 20
 

@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import torch
 
-# Keeps cosine similarity, its gradient and sharpening finite for an all-zero memory
-# (or an all-zero key / weighting): sqrt(|u|^2 + eps) is smooth at 0, unlike |u|.
-_EPS = 1e-6
+# Floor of the denominator |k||M(i)| of eq. (6): keeps K finite for an all-zero key or
+# row, and sits far below |k| * 4.5e-6, the norm of a row at the constant init (M=20), so
+# such rows get eq. (6)'s cosine rather than ~0.
+COSINE_EPS = 1e-8
+# Added to w before the log of eq. (9): keeps log w, and the gradient with respect to gamma,
+# finite where w(i) = 0.
+SHARPEN_EPS = 1e-6
 
 
 def cosine_similarity(key: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-    """K[u, v] of eq. (6), for every head and location.
+    """K[u, v] of eq. (6), for every head and location: u.v / max(|u||v|, COSINE_EPS).
 
     key: [B, H, M], memory: [B, N, M] -> [B, H, N].
-    Norms are sqrt(|u|^2 + _EPS), so the value and its gradient stay finite at zero.
     """
     dot = torch.matmul(key, memory.transpose(1, 2))  # [B, H, N]
-    key_norm = torch.sqrt(key.pow(2).sum(-1) + _EPS)  # [B, H]
-    mem_norm = torch.sqrt(memory.pow(2).sum(-1) + _EPS)  # [B, N]
-    return dot / (key_norm.unsqueeze(-1) * mem_norm.unsqueeze(1))
+    return dot / cosine_denominator(key, memory)
+
+
+def cosine_denominator(key: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """max(|k||M(i)|, COSINE_EPS), eq. (6)'s denominator. key: [B, H, M], memory: [B, N, M]
+    -> [B, H, N]. vector_norm's gradient at 0 is 0 (a subgradient), so it stays finite."""
+    key_norm = torch.linalg.vector_norm(key, dim=-1)  # [B, H]
+    mem_norm = torch.linalg.vector_norm(memory, dim=-1)  # [B, N]
+    return (key_norm.unsqueeze(-1) * mem_norm.unsqueeze(1)).clamp_min(COSINE_EPS)
 
 
 def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -31,7 +40,12 @@ def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor)
 
     memory: [B, N, M], key: [B, H, M], beta (key strength, >= 0): [B, H] -> [B, H, N].
     """
-    return torch.softmax(beta.unsqueeze(-1) * cosine_similarity(key, memory), dim=-1)
+    return focus(cosine_similarity(key, memory), beta)
+
+
+def focus(similarity: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """The softmax half of eq. (5): similarity K: [B, H, N], beta: [B, H] -> w^c [B, H, N]."""
+    return torch.softmax(beta.unsqueeze(-1) * similarity, dim=-1)
 
 
 def interpolate(w_content: torch.Tensor, w_prev: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -56,39 +70,26 @@ def shift(w: torch.Tensor, shift_weights: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"shift weights must have odd width 2s+1 <= N ({n}), but got {width}.")
     if s == 0:
         return w * shift_weights
-    padded = torch.cat([w[..., n - s :], w, w[..., :s]], dim=-1)  # [B, H, N + 2s]
-    windows = padded.unfold(-1, width, 1)  # [B, H, N, 2s+1]; window j is w(i - s + j)
     # w(i - s + j) pairs with offset k = s - j, i.e. shift index 2s - j: flip the weights.
-    return torch.matmul(windows, shift_weights.flip(-1).unsqueeze(-1)).squeeze(-1)
+    flipped = shift_weights.flip(-1).unsqueeze(-1)  # [B, H, 2s+1, 1]
+    return torch.matmul(circular_windows(w, s), flipped).squeeze(-1)
+
+
+def circular_windows(w: torch.Tensor, s: int) -> torch.Tensor:
+    """w: [B, H, N] -> [B, H, N, 2s+1]: window j of location i holds w(i - s + j), mod N."""
+    n = w.shape[-1]
+    padded = torch.cat([w[..., n - s :], w, w[..., :s]], dim=-1)  # [B, H, N + 2s]
+    return padded.unfold(-1, 2 * s + 1, 1)
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """Sharpening, eq. (9): w^gamma / sum_j w(j)^gamma.
+    """Sharpening, eq. (9): w^gamma / sum_j w(j)^gamma, as softmax_j(gamma * log w(j)).
 
-    w: [B, H, N], gamma >= 1: [B, H] -> [B, H, N]. _EPS inside the power keeps the
-    gradient with respect to gamma finite where w(i) = 0 (0 * log 0).
+    w: [B, H, N], gamma >= 1: [B, H] -> [B, H, N]. In log space the largest term is 1
+    after the softmax's max shift, so no gamma underflows the sum to 0/0 (the power form did
+    at gamma ~ 25 over a uniform w, N=128, in float32). SHARPEN_EPS keeps log w finite.
     """
-    powered = (w + _EPS).pow(gamma.unsqueeze(-1))  # [B, H, N]
-    return powered / powered.sum(-1, keepdim=True)
-
-
-def address(
-    memory: torch.Tensor,
-    w_prev: torch.Tensor,
-    key: torch.Tensor,
-    beta: torch.Tensor,
-    gate: torch.Tensor,
-    shift_weights: torch.Tensor,
-    gamma: torch.Tensor,
-) -> torch.Tensor:
-    """The whole addressing pipeline of figure 2: content, interpolate, shift, sharpen.
-
-    memory: [B, N, M], w_prev: [B, H, N], key: [B, H, M], beta, gate, gamma: [B, H],
-    shift_weights: [B, H, 2s+1] -> w_t: [B, H, N].
-    """
-    w_c = content_weights(memory, key, beta)
-    w_g = interpolate(w_c, w_prev, gate)
-    return sharpen(shift(w_g, shift_weights), gamma)
+    return torch.softmax(gamma.unsqueeze(-1) * torch.log(w + SHARPEN_EPS), dim=-1)
 
 
 def read(memory: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 import torch
 
+from ntm.baseline import Model
 from ntm.build import build_run
 from ntm.checkpoint import CheckpointError, load_checkpoint
-from ntm.model import NTM
 from ntm.tasks import Task
 from ntm.train_config import RunConfig
 
@@ -17,7 +17,7 @@ from ntm.train_config import RunConfig
 class Loaded(NamedTuple):
     """A ready model (eval mode, on ``device``), its task and the run's full configuration."""
 
-    model: NTM
+    model: Model  # an NTM, or the LSTM baseline for model='lstm'
     task: Task
     config: RunConfig
 

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 
 from curricula import Scheduler, make_scheduler
-from ntm.model import NTM
+from ntm.baseline import Model, make_model
 from ntm.tasks import Task, make_task
 from ntm.train_config import RunConfig, TrainConfig
 
@@ -34,7 +34,7 @@ class BuiltRun(NamedTuple):
 
     config: RunConfig
     task: Task
-    model: NTM
+    model: Model  # an NTM, or the LSTM baseline (model='lstm')
     scheduler: Scheduler
 
 
@@ -54,7 +54,7 @@ def resolve(config: RunConfig) -> tuple[RunConfig, Task]:
 def build_run(config: RunConfig) -> BuiltRun:
     """The resolved config, its task, a new model and the curriculum scheduler."""
     resolved, task = resolve(config)
-    return BuiltRun(resolved, task, NTM(resolved.model), make_scheduler(resolved.curriculum))
+    return BuiltRun(resolved, task, make_model(resolved.model), make_scheduler(resolved.curriculum))
 
 
 def make_optimizer(

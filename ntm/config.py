@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+MODELS = ("ntm", "lstm")
 CONTROLLERS = ("lstm", "feedforward")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 MEMORY_INITS = ("constant", "learned", "random")
+# Size limits, checked before anything is allocated: one sequence's memory N*M, and the
+# parameter count (times 4 with Adam's state and the gradients, in float32 bytes: 4 GiB).
+MAX_MEMORY_ELEMENTS = 2**24  # 64 MiB per sequence in float32; the paper's copy uses 2,560
+MAX_PARAMETERS = 2**28
 
 
 def _require(ok: bool, message: str) -> None:
@@ -29,6 +34,8 @@ def from_mapping(cls: type, values: Mapping[str, Any], *, what: str) -> Any:
 class NTMConfig:
     """Shape and options of one NTM (Graves et al. 2014, section 3).
 
+    model: ``ntm`` (the NTM) or ``lstm`` (the paper's baseline: the controller alone, no
+        memory or heads; ``ntm.baseline``). The memory and head fields are ignored by ``lstm``.
     input_size, output_size: widths I and O of the task's vectors.
     controller: ``lstm`` or ``feedforward``; controller_size units in each of controller_layers.
     memory_n, memory_m: N locations of width M.
@@ -40,6 +47,7 @@ class NTMConfig:
         ("bias learning"); when False they are fixed (read vectors 0, weightings one-hot at 0).
     """
 
+    model: str = "ntm"
     input_size: int = 9
     output_size: int = 8
     controller: str = "lstm"
@@ -55,6 +63,10 @@ class NTMConfig:
     learn_bias: bool = True
 
     def __post_init__(self) -> None:
+        _require(
+            self.model in MODELS,
+            f"model must be one of {list(MODELS)}, but got model={self.model!r}.",
+        )
         for name in ("input_size", "output_size", "controller_size", "controller_layers"):
             value = getattr(self, name)
             _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
@@ -91,6 +103,39 @@ class NTMConfig:
             f"memory_init must be one of {list(MEMORY_INITS)}, "
             f"but got memory_init={self.memory_init!r}.",
         )
+
+        self._check_size()
+
+    def _check_size(self) -> None:
+        n, m = self.memory_n, self.memory_m
+        _require(
+            n * m <= MAX_MEMORY_ELEMENTS,
+            f"memory_n * memory_m must be <= {MAX_MEMORY_ELEMENTS} (64 MiB per sequence), "
+            f"but got memory_n={n}, memory_m={m} ({n * m} elements).",
+        )
+        params = self.parameter_count()
+        _require(
+            params <= MAX_PARAMETERS,
+            f"the model must have <= {MAX_PARAMETERS} parameters, but controller_size="
+            f"{self.controller_size}, controller_layers={self.controller_layers}, "
+            f"memory_n={n}, memory_m={m} give {params}.",
+        )
+
+    def parameter_count(self) -> int:
+        """The number of parameters of ``ntm.model.NTM(self)`` (learned memory included)."""
+        c, heads, m = self.controller_size, self.read_heads + self.write_heads, self.memory_m
+        g = 4 * c if self.controller == "lstm" else c
+        lstm = self.controller == "lstm"
+        controller = g * (self.input_size + self.read_heads * m) + self.controller_layers * g
+        controller += (self.controller_layers - 1) * g * c + (
+            self.controller_layers * g * c if lstm else 0
+        )
+        head_out = heads * (m + 3 + self.num_shifts) + 2 * self.write_heads * m
+        projection = (c + 1) * head_out
+        output = (c + self.read_heads * m + 1) * self.output_size
+        memory = self.memory_n * m if self.memory_init == "learned" else 0
+        bias = self.read_heads * m + heads * self.memory_n if self.learn_bias else 0
+        return controller + projection + output + memory + bias
 
     @property
     def num_shifts(self) -> int:

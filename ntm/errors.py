@@ -3,7 +3,7 @@ a one-line message from any exception (the form entry points print before exitin
 
 from __future__ import annotations
 
-_MAX_CHARS = 300  # a one-line error stays readable in a terminal
+_MAX_CHARS = 1000  # a one-line error stays one screen line or a few, never a dump
 
 __all__ = ["first_line", "require"]
 
@@ -21,7 +21,7 @@ def require(ok: bool, message: str, *, error: type[Exception] = ValueError) -> N
 
 
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of ``str(exc)`` (at most 300 characters), else its type name.
+    """The first non-empty line of ``str(exc)`` (at most 1,000 characters), else its type name.
 
     >>> first_line(ValueError("bad value\\ndetails"))
     'bad value'

@@ -2,8 +2,11 @@
 
     python -m ntm.evaluate run.pt --lengths 10,20,50,100 --json --plots plots/
 
-For copy and repeat copy a size is the sequence length; for associative recall the number
-of items; for priority sort the number of inputs; for N-grams the sequence length.
+For copy and repeat copy a size is the sequence length (repeat copy: ``--repeats`` copies,
+default the task's ``max_repeats``); for associative recall the number of items; for priority
+sort the number of inputs; for N-grams the sequence length. Each row holds the cost, the bit
+errors, the task's own scores (repeat copy: ``marker_accuracy``; N-grams: ``bayes_gap`` and
+``bayes_optimal_cost``) and ``objective``, the task's declared objective (``Task.objective``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from pathlib import Path
 import torch
 
 from ntm.api import load
+from ntm.baseline import Model
 from ntm.checkpoint import load_checkpoint
 from ntm.cli import Parser, UsageError, guarded
-from ntm.metrics import batch_scores
-from ntm.model import NTM
-from ntm.tasks import Task
+from ntm.metrics import task_scores
+from ntm.tasks import RepeatCopyTask, Task
 
 PROG = "python -m ntm.evaluate"
 
@@ -39,17 +42,28 @@ def parse_sizes(text: str) -> list[int]:
 
 @torch.no_grad()
 def evaluate_sizes(
-    model: NTM, task: Task, sizes: list[int], *, batch_size: int = 64, seed: int = 0
+    model: Model,
+    task: Task,
+    sizes: list[int],
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    repeats: int | None = None,
 ) -> list[dict[str, float]]:
-    """Bits and bit errors per sequence at each exact size, on seeded batches."""
+    """``task_scores`` at each exact size on seeded batches, as rows ``{"size", "cost_bits",
+    "bit_errors", ..., "objective"}`` (``repeats``: repeat copy's copies, else ignored)."""
     rows = []
     device = next(model.parameters()).device
     for size in sizes:
-        batch = task.sample_exact(batch_size, size, torch.Generator().manual_seed(seed + size))
+        gen = torch.Generator().manual_seed(seed + size)
+        if isinstance(task, RepeatCopyTask):
+            batch = task.sample_exact(batch_size, size, gen, repeats=repeats)
+        else:
+            batch = task.sample_exact(batch_size, size, gen)
         batch = batch.to(device)
         logits, _, _ = model.forward_sequence(batch.inputs)
-        scores = batch_scores(logits, batch.targets, batch.mask)
-        rows.append({"size": size, "cost_bits": scores["loss"], "bit_errors": scores["bit_errors"]})
+        scores = task_scores(task, logits, batch)
+        rows.append({"size": size, "cost_bits": scores.pop("loss"), **scores})
     return rows
 
 
@@ -57,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="training checkpoint file or export directory")
     p.add_argument("--lengths", default="10,20,50,100", help="comma-separated sizes")
+    p.add_argument("--repeats", type=int, help="repeat copy: copies per sequence")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -66,15 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse_sizes(a.lengths)
     if a.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, but got {a.batch_size}.")
+    if a.repeats is not None and a.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, but got {a.repeats}.")
     torch.set_num_threads(a.threads)
     model, task, config = load(a.checkpoint)
-    rows = evaluate_sizes(model, task, sizes, batch_size=a.batch_size, seed=a.seed)
+    rows = evaluate_sizes(
+        model, task, sizes, batch_size=a.batch_size, seed=a.seed, repeats=a.repeats
+    )
     if a.json:
-        print(json.dumps({"task": task.name, "results": rows}))
+        print(json.dumps({"task": task.name, "objective": task.objective, "results": rows}))
     else:
-        print(f"{'size':>6} {'bit errors/seq':>15} {'cost bits/seq':>14}")
+        extra = [k for k in rows[0] if k not in ("size", "cost_bits", "bit_errors", "objective")]
+        print(f"{'size':>6} {'bit errors/seq':>15} {'cost bits/seq':>14}", *extra)
         for r in rows:
-            print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}")
+            cells = " ".join(f"{r[k]:>{len(k)}.3f}" for k in extra)
+            print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}", cells)
+        print(f"objective: {task.objective}")
     if a.plots is not None:
         from ntm.plots import plot_inference, plot_learning_curve
 

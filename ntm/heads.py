@@ -3,6 +3,8 @@
 Read heads come first, then write heads, so one addressing call serves every head. For H
 heads in total (H = R + W) of which W write, the projection emits, in this order:
 keys H*M, beta H, gate H, shift H*(2s+1), gamma H, erase W*M, add W*M.
+``squash`` maps that raw projection to ``HeadParams``; the module and the fast engines
+(``ntm.engines``) both call it.
 """
 
 from __future__ import annotations
@@ -32,28 +34,38 @@ class HeadParams(NamedTuple):
     add: torch.Tensor
 
 
+def projection_sizes(config: NTMConfig) -> tuple[int, ...]:
+    """The projection's split, in ``HeadParams`` order: (H*M, H, H, H*(2s+1), H, W*M, W*M)."""
+    h, w, m = config.read_heads + config.write_heads, config.write_heads, config.memory_m
+    return (h * m, h, h, h * config.num_shifts, h, w * m, w * m)
+
+
+def squash(raw: torch.Tensor, sizes: tuple[int, ...], m: int) -> HeadParams:
+    """raw: [B, K] (the projection, split by ``sizes``; M = m) -> every head's parameters.
+
+    beta = softplus, gate = sigmoid, shift = softmax, gamma = 1 + softplus, erase = sigmoid.
+    """
+    b, heads, writes = raw.shape[0], sizes[1], sizes[5] // m
+    key, beta, gate, shift, gamma, erase, add = raw.split(sizes, dim=-1)
+    return HeadParams(
+        key=key.reshape(b, heads, m),  # [B, H, M]
+        beta=F.softplus(beta),
+        gate=torch.sigmoid(gate),
+        shift=torch.softmax(shift.reshape(b, heads, -1), dim=-1),  # [B, H, 2s+1]
+        gamma=1.0 + F.softplus(gamma),
+        erase=torch.sigmoid(erase).reshape(b, writes, m),  # [B, W, M]
+        add=add.reshape(b, writes, m),  # [B, W, M]
+    )
+
+
 class Heads(nn.Module):
     """Linear map controller output [B, C] -> HeadParams for R read and W write heads."""
 
     def __init__(self, config: NTMConfig) -> None:
         super().__init__()
-        m, s = config.memory_m, config.num_shifts
-        self.heads = config.read_heads + config.write_heads
-        self.writes = config.write_heads
-        self.m, self.s = m, s
-        h, w = self.heads, self.writes
-        self.sizes = [h * m, h, h, h * s, h, w * m, w * m]
+        self.m = config.memory_m
+        self.sizes = projection_sizes(config)
         self.proj = nn.Linear(config.controller_size, sum(self.sizes))
 
     def forward(self, out: torch.Tensor) -> HeadParams:
-        b = out.shape[0]
-        key, beta, gate, shift, gamma, erase, add = self.proj(out).split(self.sizes, dim=-1)
-        return HeadParams(
-            key=key.view(b, self.heads, self.m),  # [B, H, M]
-            beta=F.softplus(beta),
-            gate=torch.sigmoid(gate),
-            shift=torch.softmax(shift.view(b, self.heads, self.s), dim=-1),  # [B, H, 2s+1]
-            gamma=1.0 + F.softplus(gamma),
-            erase=torch.sigmoid(erase).view(b, self.writes, self.m),  # [B, W, M]
-            add=add.view(b, self.writes, self.m),  # [B, W, M]
-        )
+        return squash(self.proj(out), self.sizes, self.m)

@@ -6,6 +6,10 @@ One time step t, with state (M_{t-1}, w_{t-1}, r_{t-1}, controller state):
 3. all heads (reads then writes) address M_{t-1} in one batched call;
 4. read heads read r_t from M_{t-1}; write heads erase and add, giving M_t;
 5. the output logits are y_t = W_o [out_t, r_t] + b_o (apply a sigmoid for probabilities).
+
+Steps 1-4 are ``cell_step``, a pure function of (config, weights, input, state). The eager
+model runs it under autograd; the fast engines (``ntm.engines``) run the same function
+without autograd and keep the ``StepSaved`` it returns for their hand-written backward.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from torch import nn
 
 from ntm import addressing
 from ntm.config import NTMConfig
-from ntm.controller import Controller
-from ntm.heads import Heads
+from ntm.controller import Controller, ControllerWeights, LayerSaved, controller_step
+from ntm.heads import HeadParams, Heads, projection_sizes, squash
 from ntm.memory import InitialState
 
 
@@ -34,6 +38,60 @@ class NTMState(NamedTuple):
     reads: torch.Tensor
     h: tuple[torch.Tensor, ...]
     c: tuple[torch.Tensor, ...]
+
+
+class CellWeights(NamedTuple):
+    """The recurrent step's parameters: the controller's, and the head projection
+    proj_w: [K, C], proj_b: [K] (K = sum of ``ntm.heads.projection_sizes``)."""
+
+    controller: ControllerWeights
+    proj_w: torch.Tensor
+    proj_b: torch.Tensor
+
+
+class StepSaved(NamedTuple):
+    """What one ``cell_step`` computed, by name, for the hand-written backward.
+
+    state: the step's input state; layers: the controller's per-layer activations;
+    raw: the head projection [B, K]; heads: its squashed parameters; similarity K [B, H, N]
+    (eq. 6), w_c (eq. 5), w_g (eq. 7), w_s (eq. 8), and the sharpened w_t (eq. 9, the next
+    state's ``weights``): [B, H, N].
+    """
+
+    state: NTMState
+    layers: tuple[LayerSaved, ...]
+    raw: torch.Tensor
+    heads: HeadParams
+    similarity: torch.Tensor
+    w_c: torch.Tensor
+    w_g: torch.Tensor
+    w_s: torch.Tensor
+    w: torch.Tensor
+
+
+def cell_step(
+    config: NTMConfig, wt: CellWeights, x_proj: torch.Tensor, state: NTMState
+) -> tuple[torch.Tensor, NTMState, StepSaved]:
+    """One step t. x_proj: [B, G] (the controller's input term) -> (features
+    [B, C + R*M] = [out_t, r_t], the next state, the named intermediate values)."""
+    b, r_heads = x_proj.shape[0], config.read_heads
+    reads_prev = state.reads.reshape(b, -1)  # [B, R*M]
+    lstm = config.controller == "lstm"
+    h, c, layers = controller_step(
+        wt.controller, x_proj, reads_prev, state.h, state.c, lstm=lstm, activation=config.activation
+    )
+    raw = torch.addmm(wt.proj_b, h[-1], wt.proj_w.t())  # [B, K]
+    p = squash(raw, projection_sizes(config), config.memory_m)
+    similarity = addressing.cosine_similarity(p.key, state.memory)  # [B, H, N]
+    w_c = addressing.focus(similarity, p.beta)
+    w_g = addressing.interpolate(w_c, state.weights, p.gate)
+    w_s = addressing.shift(w_g, p.shift)
+    w = addressing.sharpen(w_s, p.gamma)  # [B, H, N]
+    reads = addressing.read(state.memory, w[:, :r_heads])  # [B, R, M]
+    memory = addressing.erase_and_write(state.memory, w[:, r_heads:], p.erase, p.add)
+    features = torch.cat([h[-1], reads.reshape(b, -1)], dim=-1)  # [B, C + R*M]
+    saved = StepSaved(state, layers, raw, p, similarity, w_c, w_g, w_s, w)
+    return features, NTMState(memory, w, reads, h, c), saved
 
 
 class Trace(NamedTuple):
@@ -77,24 +135,16 @@ class NTM(nn.Module):
             c=c,
         )
 
-    def _step(self, x_proj: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState]:
-        """x_proj: [B, G] (the controller's input term) -> (features [B, C + R*M], state)."""
-        b = x_proj.shape[0]
-        reads_prev = state.reads.reshape(b, -1)  # [B, R*M]
-        out, h, c = self.controller.step(x_proj, reads_prev, state.h, state.c)
-        p = self.heads(out)
-        w = addressing.address(
-            state.memory, state.weights, p.key, p.beta, p.gate, p.shift, p.gamma
-        )  # [B, H, N]
-        r_heads = self.config.read_heads
-        reads = addressing.read(state.memory, w[:, :r_heads])  # [B, R, M]
-        memory = addressing.erase_and_write(state.memory, w[:, r_heads:], p.erase, p.add)
-        features = torch.cat([out, reads.reshape(b, -1)], dim=-1)  # [B, C + R*M]
-        return features, NTMState(memory, w, reads, h, c)
+    def weights(self) -> CellWeights:
+        """The recurrent step's parameters, as ``cell_step`` takes them."""
+        proj = self.heads.proj
+        return CellWeights(self.controller.weights(), proj.weight, proj.bias)
 
     def forward(self, x: torch.Tensor, state: NTMState) -> tuple[torch.Tensor, NTMState]:
         """One time step. x: [B, I] -> (logits y: [B, O], next state)."""
-        features, state = self._step(self.controller.project_inputs(x), state)
+        features, state, _ = cell_step(
+            self.config, self.weights(), self.controller.project_inputs(x), state
+        )
         return self.out(features), state
 
     def forward_sequence(
@@ -109,12 +159,13 @@ class NTM(nn.Module):
         if state is None:
             state = self.initial_state(batch, inputs.device)
         x_proj = self.controller.project_inputs(inputs)  # [T, B, G]
+        cell_weights = self.weights()
         features: list[torch.Tensor] = []
         weights: list[torch.Tensor] = []
         memories: list[torch.Tensor] = []
         # unbind, not x_proj[t]: its backward is one stack, not T full-size zero fills.
         for x_t in x_proj.unbind(0):  # T tensors [B, G]
-            f, state = self._step(x_t, state)
+            f, state, _ = cell_step(self.config, cell_weights, x_t, state)
             features.append(f)
             if trace:
                 weights.append(state.weights.detach())

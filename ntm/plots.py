@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from ntm.model import NTM  # noqa: E402
+from ntm.baseline import Model  # noqa: E402
 from ntm.tasks import Batch  # noqa: E402
 
 
@@ -25,11 +25,13 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 
 @torch.no_grad()
-def plot_inference(model: NTM, batch: Batch, out_dir: Path, *, index: int = 0) -> list[Path]:
-    """Output vs target, read/write weightings over time and final memory, for one sequence."""
+def plot_inference(model: Model, batch: Batch, out_dir: Path, *, index: int = 0) -> list[Path]:
+    """Output vs target, read/write weightings over time and final memory, for one sequence.
+
+    The LSTM baseline has no memory or heads: only ``output_vs_target.png`` is drawn for it.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     logits, _, trace = model.forward_sequence(batch.inputs, trace=True)
-    assert trace is not None  # forward_sequence(trace=True) always returns one
     length = int(batch.lengths[index])
     x = batch.inputs[:length, index].T.cpu()  # [I, T]
     y = torch.sigmoid(logits[:length, index]).T.cpu()  # [O, T]
@@ -41,6 +43,8 @@ def plot_inference(model: NTM, batch: Batch, out_dir: Path, *, index: int = 0) -
         ax.set_ylabel("channel")
     axes[-1].set_xlabel("time step")
     paths = [save_figure(fig, out_dir / "output_vs_target.png")]
+    if trace is None:  # the LSTM baseline: nothing else to draw
+        return paths
 
     reads = model.config.read_heads
     weights = trace.weights[:length, index].cpu()  # [T, H, N]

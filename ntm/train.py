@@ -28,6 +28,7 @@ _TASK_WIDTHS = ("input_size", "output_size")  # decided by the task, not by an o
 _CURRICULUM = {"name": "curriculum"}  # CurriculumConfig.name is --curriculum
 _CURRICULUM_SHORTHANDS = ("patience", "min_delta", "mastery_threshold")
 MODEL_HELP = {
+    "model": "ntm | lstm (the LSTM baseline: the controller alone)",
     "controller": "lstm | feedforward",
     "controller_size": "units per controller layer",
     "activation": "feedforward: relu | tanh | sigmoid",
@@ -109,6 +110,8 @@ def format_report(r: Report) -> str:
     )
     if r.eval_bit_errors is not None:
         line += f"  eval errors {r.eval_bit_errors:.3f}"
+    if r.objective is not None:
+        line += f"  objective {r.objective:.3f}"
     return line
 
 

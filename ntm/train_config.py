@@ -9,8 +9,8 @@ from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
+from ntm.engines import ENGINES
 from ntm.errors import require
-from ntm.fast import ENGINES
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -35,7 +35,7 @@ class TrainConfig:
         half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
         multiplied by NaN before backward, so the gradients turn non-finite for real.
-    engine: how the training forward/backward runs (``ntm.fast``): ``auto`` (the fastest
+    engine: how the training forward/backward runs (``ntm.engines``): ``auto`` (the fastest
         safe engine for the device), ``eager``, ``manual`` or ``compiled``.
     """
 
@@ -108,6 +108,13 @@ class RunConfig:
     model: NTMConfig = field(default_factory=NTMConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.model == "lstm" and self.train.engine not in ("auto", "eager"):
+            raise ValueError(
+                "engine must be one of ['auto', 'eager'] for model='lstm' (the fast engines "
+                f"are NTM-only), but got engine={self.train.engine!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the form stored in checkpoints and logged as params)."""

@@ -19,9 +19,10 @@ import torch
 
 from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
+from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
-from ntm.fast import resolve_engine, sequence_logits
-from ntm.metrics import LN2, batch_scores, bit_errors, sequence_cost_nats
+from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
+from ntm.model import NTM
 from ntm.stopping import stop_reason
 from ntm.tasks import Batch
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
@@ -31,7 +32,13 @@ _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed +
 
 @dataclass(frozen=True)
 class Report:
-    """Metrics since the previous report. Costs are bits per sequence."""
+    """Metrics since the previous report. Costs are bits per sequence.
+
+    At evaluation reports, ``objective`` is the task's declared objective at the target level
+    (``Task.objective``: bit errors per sequence, or the Bayes gap for N-grams), the one value
+    a search ranks by; ``eval_scores`` holds the task's other scores (``marker_accuracy``,
+    ``bayes_optimal_cost``, ...), flattened into ``to_dict`` as ``eval_<name>``.
+    """
 
     step: int
     sequences: int
@@ -44,10 +51,14 @@ class Report:
     eval_loss: float | None = None
     eval_bit_errors: float | None = None
     objective: float | None = None  # the task's objective at the target level (lower: better)
+    eval_scores: dict[str, float] | None = None  # the task's other scores (Task.extra_scores)
     stop_reason: str | None = None  # why this report is the run's last (ntm.stopping), else None
+    engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        out.update({f"eval_{k}": v for k, v in out.pop("eval_scores", {}).items()})
+        return out
 
 
 class Trainer:
@@ -58,9 +69,18 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
+        # build_run makes the curriculum before make_optimizer: building an optimizer imports
+        # torch's compiler, which creates a cache directory, and a bad curriculum must be
+        # refused before anything is created.
         self.config, self.task, model, self.scheduler = build_run(config)
         self.model = model.to(self.device)
-        self.engine = resolve_engine(cfg.engine, self.device)  # the train step's forward/backward
+        # The train step's forward/backward, e.g. "compiled" (see ntm.engines); the LSTM
+        # baseline always runs eager.
+        self.engine = (
+            "eager"
+            if self.config.model.model == "lstm"
+            else resolve_engine(cfg.engine, self.device, steps=cfg.steps)
+        )
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.level_rng = random.Random(cfg.seed)
@@ -74,7 +94,10 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
-        logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
+        if isinstance(self.model, NTM):
+            logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
+        else:
+            logits = self.model.forward_sequence(batch.inputs)[0]  # [T, B, O]
         cost = sequence_cost_nats(logits, batch.targets, batch.mask)  # [B]
         return cost.mean(), bit_errors(logits.detach(), batch.targets, batch.mask)
 
@@ -126,7 +149,7 @@ class Trainer:
         batch_size: int | None = None,
         seed: int | None = None,
     ) -> dict[str, float]:
-        """Bits and bit errors per sequence on a fixed seeded batch at a level or exact size."""
+        """``task_scores`` (objective included) on a fixed seeded batch at a level or size."""
         gen = torch.Generator().manual_seed(
             self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed
         )
@@ -137,7 +160,7 @@ class Trainer:
             batch = self.task.sample(n, level or self.task.max_level, gen)
         batch = batch.to(self.device)
         logits, _, _ = self.model.forward_sequence(batch.inputs)
-        return batch_scores(logits, batch.targets, batch.mask)
+        return task_scores(self.task, logits, batch)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
@@ -178,8 +201,11 @@ class Trainer:
             self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)}
         )
         evaluation: dict[str, float] = {}
+        extra: dict[str, float] | None = None
         if self.step % cfg.eval_every < cfg.report_every or self._last_step():
             evaluation = self.evaluate()
+            named = ("loss", "bit_errors", "objective")
+            extra = {k: v for k, v in evaluation.items() if k not in named}
         report = Report(
             step=self.step,
             sequences=self.sequences,
@@ -191,7 +217,9 @@ class Trainer:
             elapsed=self.elapsed + seconds,
             eval_loss=evaluation.get("loss"),
             eval_bit_errors=evaluation.get("bit_errors"),
-            objective=evaluation.get("bit_errors"),  # today's objective: eval bit errors/seq
+            objective=evaluation.get("objective"),
+            eval_scores=extra,
+            engine=engine_in_use(self.engine, self.config.model),
         )
         if self.scheduler.at_target and report.objective is not None:
             self._maybe_decay_lr(report.objective)

@@ -25,6 +25,7 @@ from search.cluster.env import set_ray_env  # noqa: E402  (imports nothing but o
 set_ray_env(sys.argv[1:])  # the first thing: before anything below imports Ray
 
 from ntm.cli import guarded  # noqa: E402
+from search.cluster.check import require_cluster  # noqa: E402
 from search.launch.cli import PROG, build_parser, config_from_args  # noqa: E402
 from search.launch.search import run_search  # noqa: E402
 from search.trial.status import ERROR  # noqa: E402
@@ -34,6 +35,8 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv))
+    if cfg.address:  # before anything is written: no cluster to join is a usage error
+        require_cluster(cfg.address)
     table = run_search(cfg)
     return 1 if table.empty or (table["status"] == ERROR).all() else 0
 

@@ -71,6 +71,7 @@ class AssociativeRecallTask(TaskFields):
             input_size=self.bits + 2,
             output_size=self.bits,
             max_level=self.max_items,
+            objective="bit_errors",
         )
 
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:

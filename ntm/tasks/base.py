@@ -8,6 +8,13 @@ Difficulty is an integer *level* (1 = easiest). Curricula raise it; the task map
 to its generator's ranges (copy: lengths 1..level; repeat copy: length and repeats;
 associative recall: item count; ...). ``sample_exact`` draws at one exact size for
 evaluation (``python -m ntm.evaluate --lengths 10,20,50,100``).
+
+Each task declares its *objective*, the one number that ranks runs (lower is better): the key
+of ``ntm.metrics.task_scores`` named by ``Task.objective``. Copy, repeat copy, associative
+recall and priority sort use ``"bit_errors"`` (per sequence); N-grams uses ``"bayes_gap"``
+(cost minus the Bayes-optimal cost, bits per sequence). ``extra_scores`` adds what a task
+measures beyond cost and bit errors (repeat copy: ``marker_accuracy``; N-grams: the gap and
+``bayes_optimal_cost``).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class Task(Protocol):
     input_size: int  # I
     output_size: int  # O
     max_level: int  # the target difficulty (e.g. 20 for copy 1-20)
+    objective: str  # the score that ranks runs: "bit_errors" or "bayes_gap" (N-grams)
 
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
         """A batch at difficulty ``level`` (1..max_level; above max_level is allowed for
@@ -68,6 +76,13 @@ class Task(Protocol):
         """Human-readable ranges of a level, e.g. ``'length 1-10'``."""
         ...
 
+    def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """Batch means of the task's own scores beyond cost and bit errors (may be empty).
+
+        logits: [T, B, O], the model's outputs on ``batch``.
+        """
+        ...
+
 
 # ---------------------------------------------------------------------------------------------
 # Helpers shared by the task implementations (not part of the protocol).
@@ -78,23 +93,30 @@ class TaskFields:
     """Declares the protocol's data members as plain instance attributes.
 
     Each task is a frozen dataclass of its parameters that inherits from this class and sets
-    ``name``, ``input_size``, ``output_size`` and ``max_level`` once in ``__post_init__`` with
-    ``_set_task_fields``. Declaring them here (not as frozen dataclass fields) keeps them out of
-    ``repr``/``==`` and lets mypy match them against ``Task``'s instance variables.
+    ``name``, ``input_size``, ``output_size``, ``max_level`` and ``objective`` once in
+    ``__post_init__`` with ``_set_task_fields``. Declaring them here (not as frozen dataclass
+    fields) keeps them out of ``repr``/``==`` and lets mypy match them against ``Task``'s
+    instance variables.
     """
 
     name: str
     input_size: int
     output_size: int
     max_level: int
+    objective: str
 
     def _set_task_fields(
-        self, *, name: str, input_size: int, output_size: int, max_level: int
+        self, *, name: str, input_size: int, output_size: int, max_level: int, objective: str
     ) -> None:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "input_size", input_size)
         object.__setattr__(self, "output_size", output_size)
         object.__setattr__(self, "max_level", max_level)
+        object.__setattr__(self, "objective", objective)
+
+    def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """No scores beyond cost and bit errors (the default; see ``Task.extra_scores``)."""
+        return {}
 
 
 def check_int(field: str, value: object, minimum: int) -> None:

@@ -63,6 +63,7 @@ class CopyTask(TaskFields):
             input_size=self.bits + 1,
             output_size=self.bits,
             max_level=self.max_length,
+            objective="bit_errors",
         )
 
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:

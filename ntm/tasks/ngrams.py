@@ -19,6 +19,10 @@ Format (``T = L - 1`` prediction steps; every sequence has the same length, so n
 Levels: there is no difficulty knob; ``max_level = 1`` and ``level`` (>= 1) is accepted and
 ignored, so ``sample`` always draws ``length``-bit sequences (the paper's 200).
 ``sample_exact(size)`` draws ``size``-bit sequences (``T = size - 1``) instead.
+
+Objective (the paper's measure, section 4.4): ``bayes_gap``, the model's cost minus the
+Bayes-optimal cost on the same sequences, in bits per sequence; ``extra_scores`` reports it
+beside ``bayes_optimal_cost`` (the model's own cost is the ``loss`` of every evaluation).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ntm.metrics import LN2, sequence_cost_nats
 from ntm.tasks.base import Batch, TaskFields, check_int
 
 _KT_PRIOR = 0.5  # Krichevsky-Trofimov pseudo-count: P(1|c) = (N1 + 1/2) / (N0 + N1 + 1)
@@ -109,7 +114,9 @@ class NGramsTask(TaskFields):
     def __post_init__(self) -> None:
         check_int("n", self.n, 1)
         check_int("length", self.length, 2)
-        self._set_task_fields(name="ngrams", input_size=1, output_size=1, max_level=1)
+        self._set_task_fields(
+            name="ngrams", input_size=1, output_size=1, max_level=1, objective="bayes_gap"
+        )
 
     def sample(self, batch_size: int, level: int, generator: torch.Generator) -> Batch:
         check_int("level", level, 1)
@@ -135,3 +142,15 @@ class NGramsTask(TaskFields):
     def bayes_optimal_cost(self, batch: Batch) -> torch.Tensor:
         """[B] float64 bits; see the module-level ``bayes_optimal_cost``."""
         return bayes_optimal_cost(batch, self.n)
+
+    def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """``bayes_optimal_cost`` and ``bayes_gap`` (model cost minus it), bits per sequence.
+
+        logits: [T, B, 1]. Both costs are means over the batch's sequences.
+        """
+        model_bits = sequence_cost_nats(logits, batch.targets, batch.mask).double() / LN2  # [B]
+        optimal = self.bayes_optimal_cost(batch)  # [B]
+        return {
+            "bayes_optimal_cost": float(optimal.mean()),
+            "bayes_gap": float((model_bits - optimal).mean()),
+        }

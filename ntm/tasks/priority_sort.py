@@ -54,6 +54,7 @@ class PrioritySortTask(TaskFields):
             input_size=self.bits + 2,
             output_size=self.bits,
             max_level=self.num_inputs,
+            objective="bit_errors",
         )
 
     def outputs_for(self, num_inputs: int) -> int:

@@ -19,6 +19,11 @@ Levels: ``max_level = max(max_length, max_repeats)``; level ``L`` raises both kn
 drawing ``n`` uniformly from ``[min_length, max(min_length, ceil(L * max_length / max_level))]``
 and ``r`` uniformly from ``[min_repeats, max(min_repeats, ceil(L * max_repeats / max_level))]``.
 ``sample_exact(size)`` fixes ``n = size`` and ``r = max_repeats`` (or the keyword ``repeats``).
+
+Objective: bit errors per sequence (all scored steps, marker included). The end marker is
+also scored on its own, as ``marker_accuracy``: the fraction of sequences whose marker is
+emitted (logit > 0) at the marker step and at no other scored step (``marker_correct``), the
+part where the paper's NTM failed beyond 11 repeats.
 """
 
 from __future__ import annotations
@@ -38,6 +43,19 @@ from ntm.tasks.base import (
     time_steps,
     uniform_ints,
 )
+
+
+def marker_correct(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Whether each sequence's end marker is right: [B] bool.
+
+    logits: [T, B, W + 1], the marker is the last channel. A sequence counts when the marker
+    is emitted (logit > 0) at its marker step and at none of its other scored steps, so an
+    early, late, missing or repeated marker makes it wrong. Unscored steps are ignored.
+    """
+    emitted = logits[..., -1] > 0  # [T, B]
+    wanted = batch.targets[..., -1] > 0.5  # [T, B]
+    wrong = (emitted != wanted) & (batch.mask > 0)  # [T, B]
+    return ~wrong.any(0)
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class RepeatCopyTask(TaskFields):
             input_size=self.bits + 2,
             output_size=self.bits + 1,
             max_level=max(self.max_length, self.max_repeats),
+            objective="bit_errors",
         )
 
     def _level_highs(self, level: int) -> tuple[int, int]:
@@ -103,6 +122,10 @@ class RepeatCopyTask(TaskFields):
     def describe_level(self, level: int) -> str:
         length_high, repeats_high = self._level_highs(level)
         return f"length {self.min_length}-{length_high}, repeats {self.min_repeats}-{repeats_high}"
+
+    def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """``marker_accuracy``: the fraction of sequences with a right end marker."""
+        return {"marker_accuracy": float(marker_correct(logits, batch).float().mean())}
 
     def _build(self, n: torch.Tensor, r: torch.Tensor, generator: torch.Generator) -> Batch:
         """n, r: [B] int64 lengths and repeat counts -> padded batch."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ntm import addressing as A
+from ntm.memory import CONSTANT_INIT
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -18,9 +19,22 @@ def t(values: object) -> torch.Tensor:
 def test_cosine_similarity_known_answers() -> None:
     memory = t([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [2.0, 2.0]]])  # [1, 4, 2]
     key = t([[[3.0, 0.0]]])  # [1, 1, 2]
-    # cos(k, m_i) is 1, 0, -1 and 1/sqrt(2), up to the epsilon in the norms.
+    # cos(k, m_i) is 1, 0, -1 and 1/sqrt(2)
     expected = t([[[1.0, 0.0, -1.0, 2**-0.5]]])
     torch.testing.assert_close(A.cosine_similarity(key, memory), expected, **TOL)
+
+
+def test_cosine_at_the_constant_init_is_eq6() -> None:
+    # Rows at the constant init (1e-6 everywhere) get eq. (6)'s cosine, not ~0: the epsilon
+    # floors |k||M(i)|, it does not sit inside each norm.
+    gen = torch.Generator().manual_seed(0)
+    key = torch.randn(1, 3, 20, generator=gen)  # [B, H, M]
+    memory = torch.full((1, 4, 20), CONSTANT_INIT)  # [B, N, M]
+    exact = key.sum(-1, keepdim=True) / (key.norm(dim=-1, keepdim=True) * 20**0.5)  # [B, H, 1]
+    torch.testing.assert_close(A.cosine_similarity(key, memory), exact.expand(1, 3, 4), **TOL)
+    # An all-zero row or key has a cosine of 0 (the floor keeps it finite).
+    zero = A.cosine_similarity(key, torch.zeros(1, 2, 20))
+    assert torch.equal(zero, torch.zeros(1, 3, 2))
 
 
 def test_content_weights_known_answers() -> None:
@@ -156,10 +170,46 @@ def test_zero_memory_is_finite_in_value_and_gradient() -> None:
     gate = torch.full((2, 2), 0.5, requires_grad=True)
     sw = torch.softmax(torch.zeros(2, 2, 3), -1).requires_grad_()
     gamma = torch.full((2, 2), 1.0, requires_grad=True)
-    w = A.address(memory, w_prev, key, beta, gate, sw, gamma)
+    w_g = A.interpolate(A.content_weights(memory, key, beta), w_prev, gate)
+    w = A.sharpen(A.shift(w_g, sw), gamma)
     out = A.read(memory, w).sum() + A.erase_and_write(memory, w, torch.ones(2, 2, 4), key).sum()
     out.backward()
     # all-zero memory and key: finite weighting and finite gradients everywhere
     assert torch.isfinite(w).all()
     for x in (memory, key, beta, gate, sw, gamma):
         assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("n", [20, 128])
+@pytest.mark.parametrize("shape", ["uniform", "near_one_hot"])
+def test_sharpen_is_finite_at_any_gamma(n: int, shape: str) -> None:
+    # Eq. (9) in log space: no 0/0 for gamma 1..1000 over a flat or a peaked weighting in
+    # float32, in value and in gradient (the power form was NaN from gamma ~25 at N=128).
+    gammas = torch.tensor([1.0, 2.0, 10.0, 19.0, 25.0, 40.0, 80.9, 200.0, 500.0, 1000.0])
+    if shape == "uniform":
+        w = torch.full((1, len(gammas), n), 1.0 / n)  # [B, H, N]
+    else:
+        w = torch.full((1, len(gammas), n), 1e-7)
+        w[..., 3] = 1.0 - 1e-7 * (n - 1)
+    w.requires_grad_()
+    gamma = gammas.unsqueeze(0).clone().requires_grad_()  # [B, H]
+    out = A.sharpen(w, gamma)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.sum(-1), torch.ones(1, len(gammas)))
+    if shape == "uniform":  # a flat weighting stays flat at every gamma
+        torch.testing.assert_close(out, torch.full_like(out, 1.0 / n))
+    else:  # the peak only sharpens (up to the eps added at every location, at gamma = 1)
+        assert bool((out[..., 3] >= w[..., 3] - n * A.SHARPEN_EPS).all())
+    (out * torch.linspace(-1.0, 1.0, n)).sum().backward()
+    assert w.grad is not None and gamma.grad is not None
+    assert torch.isfinite(w.grad).all() and torch.isfinite(gamma.grad).all()
+
+
+def test_sharpen_equals_the_power_form() -> None:
+    # softmax(gamma log(w + eps)) is eq. (9) with w + eps: the power form where it is finite.
+    gen = torch.Generator().manual_seed(3)
+    w = torch.softmax(torch.randn(2, 3, 7, generator=gen, dtype=torch.float64), -1)
+    gamma = 1 + 5 * torch.rand(2, 3, generator=gen, dtype=torch.float64)
+    powered = (w + A.SHARPEN_EPS) ** gamma.unsqueeze(-1)
+    expected = powered / powered.sum(-1, keepdim=True)
+    torch.testing.assert_close(A.sharpen(w, gamma), expected, rtol=1e-12, atol=1e-14)

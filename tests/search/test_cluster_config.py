@@ -149,3 +149,35 @@ def test_broken_local_copy_is_rejected() -> None:
     # worker_ips must be a list in Ray's schema
     with pytest.raises(jsonschema.ValidationError):
         ray_check(config)
+
+
+def test_aws_runs_the_commands_the_local_launch_test_runs() -> None:
+    aws, local = load(AWS), load(LOCAL)
+    # test_cluster_up.py runs cluster.local.yaml's commands through `ray up`; cluster.yaml runs
+    # the same ones: start commands equal apart from the CHANGE: artifact destination,
+    bucket = "s3://YOUR-BUCKET/ntm-search/mlflow-artifacts"
+    local_start = [
+        c.replace("/mnt/ntm-shared/mlflow-artifacts", bucket)
+        for c in local["head_start_ray_commands"]
+    ]
+    assert aws["head_start_ray_commands"] == local_start
+    assert aws["worker_start_ray_commands"] == local["worker_start_ray_commands"]
+    # the installs equal (locally after making the venv; the Docker image has Python on AWS),
+    assert aws["setup_commands"] == local["setup_commands"][2:]
+    # and the head setup equal after boto3 (S3 artifacts)
+    assert aws["head_setup_commands"][1:] == local["head_setup_commands"]
+    assert "boto3" in aws["head_setup_commands"][0]
+    assert aws["file_mounts"] == local["file_mounts"]
+    assert aws["rsync_exclude"] == local["rsync_exclude"]
+
+
+@pytest.mark.parametrize("path", [AWS, LOCAL], ids=["aws", "local"])
+def test_mlflow_on_the_head_is_one_process_group_restarted_whole(path: Path) -> None:
+    start = load(path)["head_start_ray_commands"]
+    server = next(c for c in start if "mlflow server" in c)
+    # started as its own session (setsid) with its pid saved, one worker (SQLite has one writer)
+    assert "setsid nohup" in server and "echo $! > ~/mlflow/server.pid" in server
+    assert "--workers 1" in server
+    # a restart (`ray up` again) stops the whole old group first, so port 5000 is free
+    stop = start[start.index(server) - 1]
+    assert 'kill -- "-$(cat ~/mlflow/server.pid)"' in stop

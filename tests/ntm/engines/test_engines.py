@@ -1,18 +1,28 @@
-"""The fast engines (ntm.fast) against the eager cell: same loss, same gradients."""
+"""The fast engines against the eager cell in float32: same loss, same gradients.
+
+The float64 comparison with an independent reference is tests/ntm/test_reference.py.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import pytest
 import torch
 
 from ntm.config import NTMConfig
-from ntm.fast import ENGINES, check_engine, resolve_engine, sequence_logits
+from ntm.engines import (
+    AUTO_COMPILE_MIN_STEPS,
+    ENGINES,
+    check_engine,
+    resolve_engine,
+    sequence_logits,
+)
 from ntm.metrics import sequence_cost_nats
 from ntm.model import NTM
-from ntm.train_config import TrainConfig
+from ntm.tasks import TaskConfig
+from ntm.train_config import RunConfig, TrainConfig
+from ntm.trainer import Trainer
 
 SMALL = NTMConfig(input_size=5, output_size=4, controller_size=12, memory_n=10, memory_m=6)
 CONFIGS = {
@@ -72,19 +82,9 @@ def test_manual_matches_eager(name: str) -> None:
 def test_all_zero_memory_gradients_are_finite_and_match() -> None:
     config = CONFIGS["lstm-2r2w-s2"]
     _, grads = _loss_and_grads(config, "manual", zero_memory=True)
-    # Rule: _EPS keeps cosine similarity and its gradient finite at an all-zero memory.
+    # Rule: COSINE_EPS keeps cosine similarity and its gradient finite at an all-zero memory.
     assert all(bool(torch.isfinite(g).all()) for g in grads.values())
     _assert_same(config, "manual", zero_memory=True)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("NTM_TEST_COMPILED") != "1",
-    reason="compiles two inductor kernels (25-80 s cold on 2 shared cores); NTM_TEST_COMPILED=1",
-)
-def test_compiled_matches_eager() -> None:
-    """The compiled engine runs the same step functions as manual, here at tiny sizes."""
-    _assert_same(CONFIGS["lstm-2r2w-s2"], "compiled")
 
 
 def test_engine_names_are_checked() -> None:
@@ -93,6 +93,26 @@ def test_engine_names_are_checked() -> None:
         check_engine("fused")
     with pytest.raises(ValueError, match=str(list(ENGINES)).replace("[", r"\[")):
         TrainConfig(engine="fused")
-    # Rule: auto picks the hand-written backward on CPU.
-    assert resolve_engine("auto", "cpu") == "manual"
-    assert resolve_engine("eager", "cpu") == "eager"
+    # Rule: on CPU, auto compiles for a long (or unlimited) run, and runs the hand-written
+    # backward uncompiled for a short one, which a compile would not repay.
+    assert resolve_engine("auto", "cpu") == "compiled"
+    assert resolve_engine("auto", "cpu", steps=AUTO_COMPILE_MIN_STEPS) == "compiled"
+    assert resolve_engine("auto", "cpu", steps=AUTO_COMPILE_MIN_STEPS - 1) == "manual"
+    assert resolve_engine("auto", "meta") == "eager"
+    assert resolve_engine("eager", "cpu", steps=10**6) == "eager"
+
+
+def test_trainer_reports_its_engine() -> None:
+    config = RunConfig(
+        task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
+        model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
+        train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
+    )
+    trainer = Trainer(config)
+    history = trainer.run()
+    # Rule: the resolved engine is on the trainer and in every report (a 4-step run is too
+    # short to repay a compile, so auto runs manual).
+    assert trainer.engine == "manual"
+    assert [r["engine"] for r in history] == ["manual", "manual"]
+    eager = Trainer(replace(config, train=replace(config.train, engine="eager")))
+    assert eager.engine == "eager"
