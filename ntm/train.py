@@ -156,5 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """The console script (``pyproject.toml``): ``main`` with one-line errors and exit codes."""
+    return guarded(PROG, main)
+
+
 if __name__ == "__main__":
-    sys.exit(guarded(PROG, main))
+    sys.exit(cli())

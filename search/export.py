@@ -4,12 +4,17 @@
     python search/export.py --experiment copy-asha --out exported/copy
     python search/export.py --experiment copy-asha --out exported/copy --force --register ntm-copy
 
+``--register NAME`` also logs the model to MLflow as a pyfunc (inputs [B, T, I] float32 ->
+output probabilities [B, T, O]), registers it as NAME and sets ``--alias`` (``champion``):
+``mlflow.pyfunc.load_model("models:/NAME@champion").predict(inputs)``.
+
 Writes ``OUT/model.pt``, ``OUT/config.json``, ``OUT/metrics.json`` and ``OUT/plots/``
 (``search.exporter.write``) for the best trial that neither diverged nor errored
 (``search.exporter.candidates``: from the Ray experiment ``STORAGE_PATH/EXPERIMENT``, else
 from MLflow). Everything is built in a temporary directory beside OUT and renamed into
 place, so OUT is either complete or untouched. ``--storage-path`` may be relative (the
-default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once.
+default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once; or a URI
+(``s3://BUCKET/PREFIX``): the trials are read there and the chosen checkpoint downloaded.
 """
 
 from __future__ import annotations
@@ -29,15 +34,23 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
+import pyarrow.fs  # noqa: E402
+
 from ntm.cli import Parser, UsageError, guarded  # noqa: E402
 from ntm.errors import first_line  # noqa: E402
 from ntm.evaluate import parse_sizes  # noqa: E402
-from search.cluster.storage import DEFAULT_STORAGE_PATH, resolve_storage  # noqa: E402
-from search.exporter.candidates import Candidate, from_mlflow, from_ray, select  # noqa: E402
-from search.exporter.write import register, write_export, write_metrics  # noqa: E402
+from search.cluster.storage import (  # noqa: E402
+    DEFAULT_STORAGE_PATH,
+    filesystem,
+    require_reachable_storage,
+    resolve_storage,
+)
+from search.exporter.candidates import Candidate, fetch, from_mlflow, from_ray, select  # noqa: E402
+from search.exporter.write import check_alias, register, write_export, write_metrics  # noqa: E402
 from search.tracking.client import DEFAULT_TRACKING_URI, connect, tracking_uri  # noqa: E402
 
 PROG = "python search/export.py"
+DEFAULT_ALIAS = "champion"  # MLflow 3 loads models:/NAME@ALIAS
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -54,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", help="comma-separated sizes for metrics.json; None: from task")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--register", metavar="NAME", help="also register in the MLflow registry")
+    p.add_argument("--alias", default=DEFAULT_ALIAS, help="with --register: the version's alias")
     return p
 
 
@@ -76,14 +90,15 @@ def _replace(tmp: Path, out: Path) -> None:
 
 
 def _candidates(experiment: str, storage: str, uri: str, scratch: Path) -> list[Candidate]:
-    """The trials: from Ray's experiment directory if there is one, else from MLflow."""
-    experiment_dir = Path(storage) / experiment
-    if experiment_dir.is_dir():
-        return from_ray(experiment_dir)
+    """The trials: from Ray's experiment if there is one, else from MLflow."""
+    experiment_path = f"{storage}/{experiment}"
+    fs, path = filesystem(experiment_path)
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
+        return from_ray(experiment_path)
     found = from_mlflow(uri, experiment, scratch)
     if found is None:
         raise UsageError(
-            f"unknown experiment {experiment!r}: no Ray experiment at {experiment_dir} "
+            f"unknown experiment {experiment!r}: no Ray experiment at {experiment_path} "
             f"and no search of that name in MLflow at {uri}."
         )
     return found
@@ -96,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("mlflow", "alembic"):  # keep stderr to our one line on errors
         logging.getLogger(name).setLevel(logging.WARNING)
     sizes = parse_sizes(a.lengths) if a.lengths else None
+    check_alias(a.alias)
     storage = resolve_storage(a.storage_path)  # once, here: Ray reads a relative path as a URI
+    require_reachable_storage(storage)
     _check_out(a.out, a.force)
     uri = tracking_uri(a.tracking_uri)
     if a.register or (uri != DEFAULT_TRACKING_URI and not uri.startswith("sqlite:")):
@@ -106,14 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         best = select(_candidates(a.experiment, storage, uri, tmp / "download"),
                       metric=a.metric, mode=a.mode)  # fmt: skip
+        best = fetch(best, tmp / "download")
         build = tmp / "export"
         metrics = write_export(best, build, sizes)
         if a.register:
             try:
-                version = register(uri, a.experiment, a.register, build, best.trial_id)
+                version = register(uri, a.experiment, a.register, build, best.trial_id,
+                                   alias=a.alias)  # fmt: skip
             except Exception as exc:  # MlflowException: registry refused, server error
                 raise UsageError(f"--register {a.register} failed: {first_line(exc)}") from None
-            metrics["registered"] = {"name": a.register, "version": version}
+            metrics["registered"] = {"name": a.register, "version": version, "alias": a.alias}
             write_metrics(build, metrics)
         _replace(build, a.out)
     finally:
@@ -122,5 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """The console script (``pyproject.toml``): ``main`` with one-line errors and exit codes."""
+    return guarded(PROG, main)
+
+
 if __name__ == "__main__":
-    sys.exit(guarded(PROG, main))
+    sys.exit(cli())

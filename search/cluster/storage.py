@@ -17,6 +17,11 @@ and writable by every node. :func:`require_shared_storage` enforces that rule:
 - A local path is refused when Ray is connected to a multi-node cluster (``nodes.is_multinode``).
   Without Ray initialised, or on one node, nothing is checked.
 
+Remote storage is read and written through pyarrow's filesystems, as Ray does: ``s3://``
+takes its credentials, region and endpoint from the usual AWS variables
+(``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...). :func:`require_reachable_storage` checks
+that a remote bucket exists and answers, before anything is written.
+
 Example::
 
     >>> resolve_storage("s3://my-bucket/ray-results/")
@@ -33,7 +38,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow.fs
+
 from ntm.cli import UsageError
+from ntm.errors import first_line
 from search.cluster.nodes import alive_nodes, is_multinode
 
 SHARED_STORAGE_ENV = "NTM_SHARED_STORAGE"
@@ -43,9 +51,13 @@ _TRUE = ("1", "true", "yes", "on")
 __all__ = [
     "DEFAULT_STORAGE_PATH",
     "SHARED_STORAGE_ENV",
+    "download",
+    "filesystem",
     "is_remote_uri",
+    "require_reachable_storage",
     "require_shared_storage",
     "resolve_storage",
+    "storage_uri",
 ]
 
 
@@ -84,3 +96,42 @@ def require_shared_storage(storage_path: str, *, shared: bool = False) -> None:
         "machines; use shared storage (s3://BUCKET/PATH, gs://BUCKET/PATH) or, for a directory "
         f"mounted on every node (NFS), add --shared-storage or set {SHARED_STORAGE_ENV}=1."
     )
+
+
+def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """pyarrow's filesystem of a URI or an absolute local path, and the path within it."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(location)
+    return fs, path.rstrip("/")
+
+
+def storage_uri(fs: pyarrow.fs.FileSystem, path: str) -> str:
+    """The location of ``path`` in ``fs`` as one string: a URI, or a local path as it is."""
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
+        return path
+    scheme = {"gcs": "gs"}.get(fs.type_name, fs.type_name)
+    return f"{scheme}://{path}"
+
+
+def require_reachable_storage(storage_path: str) -> None:
+    """UsageError (one line) when a remote storage's bucket is missing or does not answer."""
+    if not is_remote_uri(storage_path):
+        return
+    try:
+        fs, path = filesystem(storage_path)
+        bucket = path.split("/", 1)[0]
+        missing = fs.get_file_info(bucket).type == pyarrow.fs.FileType.NotFound
+    except (OSError, ValueError) as exc:  # no endpoint, refused credentials, bad URI
+        raise UsageError(
+            f"--storage-path {storage_path} cannot be reached: {first_line(exc)}"
+        ) from None
+    if missing:
+        raise UsageError(f"--storage-path {storage_path}: bucket {bucket!r} does not exist.")
+
+
+def download(location: str, local_dir: Path) -> Path:
+    """Copy a directory from storage (URI or local path) into ``local_dir``; ``local_dir``."""
+    fs, path = filesystem(location)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    pyarrow.fs.copy_files(path, str(local_dir), source_filesystem=fs,
+                          destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
+    return local_dir

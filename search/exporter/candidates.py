@@ -1,6 +1,7 @@
 """The trials of a finished search, found again for the export, and the best one chosen.
 
-Where they come from: the Ray experiment directory ``STORAGE/EXPERIMENT`` first (every
+Where they come from: the Ray experiment ``STORAGE/EXPERIMENT`` (a local directory or a
+URI such as ``s3://BUCKET/PREFIX/EXPERIMENT``, read through pyarrow as Ray does) first (every
 report and every checkpoint is there, it needs no server, and it is what ``Tuner.restore``
 trusts); if it does not exist, the MLflow experiment of the same name (its child runs'
 metrics and ``status`` tags, the checkpoint from the ``checkpoint_path`` tag or the logged
@@ -11,23 +12,25 @@ artifact). The best trial that did not diverge or error is chosen by the one ran
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pyarrow.fs
 from mlflow import MlflowClient
 from ray.tune import ExperimentAnalysis
 from ray.tune.experiment import Trial
 
 from ntm.cli import UsageError
 from ntm.errors import first_line, require
+from search.cluster.storage import download, filesystem, is_remote_uri, storage_uri
 from search.tracking.client import connect
 from search.tracking.runs import child_runs, find_parent
 from search.trial.ranking import rank_key
 from search.trial.status import ELIGIBLE, RUNNING, trial_status
 from search.trial.trainable import CHECKPOINT_FILE
 
-__all__ = ["Candidate", "from_mlflow", "from_ray", "select"]
+__all__ = ["Candidate", "fetch", "from_mlflow", "from_ray", "select"]
 
 
 @dataclass(frozen=True)
@@ -37,39 +40,63 @@ class Candidate:
     trial_id: str
     status: str
     result: dict[str, Any]
-    checkpoint: Path | None
+    checkpoint: str | None  # checkpoint.pt: a local path, or a URI until ``fetch``
     reports: list[dict[str, Any]] = field(default_factory=list)
 
 
-def from_ray(experiment_dir: Path) -> list[Candidate]:
-    """Trials of a Ray experiment directory (an absolute path)."""
+def from_ray(experiment_path: str) -> list[Candidate]:
+    """Trials of a Ray experiment: an absolute local path or a URI (``s3://B/P/EXPERIMENT``).
+
+    A checkpoint is located, not read: on remote storage ``fetch`` downloads the chosen one.
+    """
     try:
-        analysis = ExperimentAnalysis(str(experiment_dir))
+        analysis = ExperimentAnalysis(experiment_path)
     except Exception as exc:  # no or unreadable experiment_state-*.json
         raise UsageError(
-            f"cannot read Ray experiment {experiment_dir}: {first_line(exc)}"
+            f"cannot read Ray experiment {experiment_path}: {first_line(exc)}"
         ) from None
+    fs, root = filesystem(experiment_path)
     out = []
     for trial in analysis.trials:
         result = dict(trial.last_result or {})
         status = trial_status(result or None, errored=trial.status == Trial.ERROR)
-        trial_dir = Path(str(trial.path))
+        trial_dir = f"{root}/{PurePosixPath(str(trial.path)).name}"
         out.append(
-            Candidate(str(trial.trial_id), status, result, _newest(trial_dir), _reports(trial_dir))
-        )
+            Candidate(str(trial.trial_id), status, result, _newest(fs, trial_dir),
+                      _reports(fs, trial_dir))
+        )  # fmt: skip
     return out
 
 
-def _newest(trial_dir: Path) -> Path | None:
-    found = sorted(trial_dir.glob(f"checkpoint_*/{CHECKPOINT_FILE}"))
-    return found[-1] if found else None
+def _newest(fs: pyarrow.fs.FileSystem, trial_dir: str) -> str | None:
+    """The newest ``checkpoint_NNNNNN/checkpoint.pt`` of a trial, as a location."""
+    found = sorted(
+        info.path
+        for info in fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
+        if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("checkpoint_")
+    )
+    return storage_uri(fs, f"{found[-1]}/{CHECKPOINT_FILE}") if found else None
 
 
-def _reports(trial_dir: Path) -> list[dict[str, Any]]:
-    path = trial_dir / "result.json"
-    if not path.is_file():
+def _reports(fs: pyarrow.fs.FileSystem, trial_dir: str) -> list[dict[str, Any]]:
+    path = f"{trial_dir}/result.json"
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    with fs.open_input_stream(path) as stream:
+        text = stream.read().decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def fetch(best: Candidate, scratch: Path) -> Candidate:
+    """``best`` with its checkpoint on this machine: downloaded from remote storage."""
+    if best.checkpoint is None or not is_remote_uri(best.checkpoint):
+        return best
+    directory = best.checkpoint.rsplit("/", 1)[0]
+    try:
+        local = download(directory, scratch / best.trial_id)
+    except OSError as exc:
+        raise UsageError(f"cannot download checkpoint {directory}: {first_line(exc)}") from None
+    return replace(best, checkpoint=str(local / CHECKPOINT_FILE))
 
 
 def from_mlflow(tracking_uri: str, experiment: str, scratch: Path) -> list[Candidate] | None:
@@ -90,10 +117,12 @@ def from_mlflow(tracking_uri: str, experiment: str, scratch: Path) -> list[Candi
     return out
 
 
-def _mlflow_checkpoint(client: MlflowClient, run: Any, scratch: Path) -> Path | None:
+def _mlflow_checkpoint(client: MlflowClient, run: Any, scratch: Path) -> str | None:
     path = run.data.tags.get("checkpoint_path")
+    if path and is_remote_uri(path):
+        return f"{path}/{CHECKPOINT_FILE}"
     if path and (Path(path) / CHECKPOINT_FILE).is_file():
-        return Path(path) / CHECKPOINT_FILE
+        return str(Path(path) / CHECKPOINT_FILE)
     if run.data.tags.get("status") not in ELIGIBLE:
         return None
     try:
@@ -101,7 +130,7 @@ def _mlflow_checkpoint(client: MlflowClient, run: Any, scratch: Path) -> Path | 
     except Exception:  # no checkpoint artifact (not among the top trials)
         return None
     found = Path(local) / CHECKPOINT_FILE
-    return found if found.is_file() else None
+    return str(found) if found.is_file() else None
 
 
 def select(candidates: list[Candidate], *, metric: str | None, mode: str) -> Candidate:

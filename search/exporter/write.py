@@ -2,7 +2,8 @@
 reads it), ``OUT/config.json`` (the run's RunConfig), ``OUT/metrics.json`` (the selection,
 the metric recorded during the search and a fresh evaluation: at the target difficulty on
 the trainer's seeded evaluation batch, and at several sizes) and ``OUT/plots/``; and the
-optional registration of the model in the MLflow registry.
+optional registration of the model in the MLflow registry: a pyfunc model from code
+(``search.exporter.pyfunc_model``) with a signature, an input example and an alias.
 """
 
 from __future__ import annotations
@@ -12,21 +13,34 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.pytorch
+import mlflow.pyfunc
+import numpy as np
 import torch
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import Schema, TensorSpec
+from mlflow.utils.validation import (  # MLflow's own rule for an alias, not a copy of it
+    _validate_model_alias_name,
+    _validate_model_alias_name_reserved,
+)
 
+import curricula
 import ntm
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.cli import UsageError
 from ntm.errors import first_line
 from ntm.evaluate import evaluate_sizes
 from ntm.plots import plot_learning_curve
+from ntm.tasks import Task
 from ntm.trainer import Trainer
+from search.exporter import pyfunc_model
 from search.exporter.candidates import Candidate
 from search.tracking.plots import plot_checkpoint
 from search.tracking.runs import ROLE_TAG
 
-__all__ = ["default_sizes", "register", "write_export", "write_metrics"]
+__all__ = ["check_alias", "default_sizes", "register", "write_export", "write_metrics"]
 
 
 def default_sizes(max_level: int) -> list[int]:
@@ -72,23 +86,63 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
     return metrics
 
 
-def register(tracking_uri: str, experiment: str, name: str, out: Path, trial_id: str) -> int:
-    """Log ``out`` as an MLflow pytorch model and register it as ``name``; its version."""
+def check_alias(alias: str) -> None:
+    """UsageError (one line) unless ``alias`` is a name MLflow accepts for an alias."""
+    try:
+        _validate_model_alias_name(alias)
+        _validate_model_alias_name_reserved(alias)
+    except MlflowException as exc:
+        raise UsageError(f"--alias {alias!r} is not a valid alias: {first_line(exc)}") from None
+
+
+def _input_example(task: Task, seed: int) -> np.ndarray:
+    """Two sequences of the task at half its target size: [B=2, T, I] float32."""
+    batch = task.sample_exact(2, max(1, task.max_level // 2), torch.Generator().manual_seed(seed))
+    return batch.inputs.transpose(0, 1).numpy()  # [T, B, I] -> [B, T, I]
+
+
+def _signature(task: Task) -> ModelSignature:
+    """inputs [B, T, I] float32 -> output probabilities [B, T, O] float32."""
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, task.input_size))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, task.output_size))]),
+    )
+
+
+def register(
+    tracking_uri: str, experiment: str, name: str, out: Path, trial_id: str, *, alias: str
+) -> int:
+    """Log ``out`` as an MLflow pyfunc model (``search.exporter.pyfunc_model``), register it
+    as ``name`` and point ``alias`` at the new version; the version."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     exp = mlflow.set_experiment(experiment)
-    model = ntm.load(out).model
+    _, task, config = ntm.load(out)
     tags = {ROLE_TAG: "export", "trial_id": trial_id}
     with mlflow.start_run(
         experiment_id=exp.experiment_id, run_name=f"export-{trial_id}", tags=tags
     ):
         mlflow.log_artifacts(str(out), artifact_path="export")
-        info = mlflow.pytorch.log_model(
-            model,
+        info = mlflow.pyfunc.log_model(
             name="model",
+            python_model=pyfunc_model.MODEL_CODE,  # a model from code: no pickle
+            artifacts={pyfunc_model.MODEL_ARTIFACT: str(out / "model.pt")},
+            code_paths=[str(Path(str(p.__file__)).parent) for p in (ntm, curricula)],
+            signature=_signature(task),
+            input_example=_input_example(task, config.train.seed),
             registered_model_name=name,
-            # pt2 would trace forward(x, state) with an example; pickle needs `ntm` importable
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            pip_requirements=_requirements(),
         )
-    return int(info.registered_model_version or 0)
+    version = int(info.registered_model_version or 0)
+    MlflowClient(tracking_uri, tracking_uri).set_registered_model_alias(name, alias, str(version))
+    return version
+
+
+def _requirements() -> list[str]:
+    """What loading the model needs besides the code it carries: pinned to this environment."""
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"numpy=={np.__version__}",
+        f"pyyaml=={yaml.__version__}",
+    ]

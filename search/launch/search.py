@@ -14,13 +14,14 @@ from ray.tune import Tuner
 from ntm.cli import UsageError
 from ntm.errors import require
 from search.cluster.nodes import check_resources, init_ray
-from search.cluster.storage import require_shared_storage
+from search.cluster.storage import require_reachable_storage, require_shared_storage
 from search.launch.cli import PROG
 from search.launch.config import SearchConfig, load_search_space
 from search.launch.results import format_table, table_from_grid, write_csv
 from search.launch.tuner import build_tuner, make_tracking, restore_tuner
 from search.space.format import SearchSpace
 from search.tracking.callback import MlflowTrackingCallback
+from search.tracking.client import ui_runs_url
 from search.tracking.finish import finish_search
 
 __all__ = ["check_experiment", "run_search"]
@@ -65,6 +66,7 @@ def _tune(
 
 def run_search(cfg: SearchConfig) -> pd.DataFrame:
     """Validate, start Ray, search, and return the results table (also printed and saved)."""
+    require_reachable_storage(cfg.storage_path)  # a missing bucket: before anything is written
     space = None if cfg.resume else load_search_space(cfg)  # a resumed search has its own
     if not cfg.address:
         check_resources(cfg.cpus_per_trial, cfg.gpus_per_trial, joined=False)
@@ -80,4 +82,5 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
         finish_search(callback, table, cfg.experiment_path)
+        print(f"{PROG}: {ui_runs_url(callback.tracking_uri, callback.experiment_id())}")
     return table

@@ -21,6 +21,7 @@ from mlflow.entities import Metric, Param
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from search.cluster.storage import storage_uri
 from search.tracking.client import connect, environment_params, flatten_params
 from search.tracking.runs import (
     ROLE_TAG,
@@ -220,8 +221,10 @@ class MlflowTrackingCallback(Callback):
         run_id = self.run_for(trial)
         status = trial_status(trial.last_result or None, errored=errored)
         tags = {"status": status, **result_tags(trial.last_result)}
-        if trial.checkpoint is not None:
-            tags["checkpoint_path"] = str(trial.checkpoint.path)
+        if trial.checkpoint is not None:  # a URI on remote storage (s3://...), else a path
+            tags["checkpoint_path"] = storage_uri(
+                trial.checkpoint.filesystem, trial.checkpoint.path
+            )
         if trial.path:
             tags["trial_path"] = str(trial.path)
         if errored and trial.error_file:

@@ -1,6 +1,6 @@
 """The MLflow client of a search and export: which tracking URI (``tracking_uri``), the
-connection check (``connect``), and the params logged (search settings, library versions,
-the project's git commit).
+connection check (``connect``), the UI's link to a search's runs (``ui_runs_url``), and the
+params logged (search settings, library versions, the project's git commit).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow
 import optuna
@@ -27,11 +28,14 @@ _HTTP_TIMEOUT_S = 5
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "UI_PORT",
     "connect",
     "environment_params",
+    "file_store_path",
     "flatten_params",
     "git_commit",
     "tracking_uri",
+    "ui_runs_url",
 ]
 
 
@@ -43,7 +47,8 @@ def tracking_uri(given: str | None) -> str:
 def connect(uri: str) -> MlflowClient:
     """A client for ``uri``; an unreachable server fails within a few seconds.
 
-    Raises UsageError (one line) when the server does not answer or the store cannot be opened.
+    Raises UsageError (one line) when the server does not answer, the store cannot be opened
+    or a ``file:`` store's directory does not exist (nothing is created).
     """
     if uri.startswith(("http://", "https://")):
         try:
@@ -52,12 +57,41 @@ def connect(uri: str) -> MlflowClient:
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UsageError(f"MLflow tracking URI {uri} is unreachable: {reason}") from None
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    store = file_store_path(uri)
+    if store is not None and not store.is_dir():  # MLflow would create it, or fail at length
+        raise UsageError(f"MLflow tracking URI {uri}: no directory {store}") from None
     try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as exc:  # bad scheme, unwritable sqlite file, server error
         raise UsageError(f"cannot open MLflow tracking URI {uri}: {first_line(exc)}") from None
     return client
+
+
+def file_store_path(uri: str) -> Path | None:
+    """The directory of a ``file:`` tracking URI (``file:mlruns``, ``file:///abs``), else None."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(parsed.netloc + parsed.path).expanduser()
+
+
+UI_PORT = 5000  # the port of the README's `mlflow ui` command
+
+
+def ui_runs_url(uri: str, experiment_id: str) -> str:
+    """Where the MLflow UI lists an experiment's runs, and how to start it for a local store.
+
+    MLflow 3 opens an experiment in its GenAI view, which shows no runs: the link asks for the
+    "Model training" view (``workflowType=machine_learning``).
+    """
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"MLflow runs: {uri.rstrip('/')}/{page}"
+    return (
+        f"MLflow runs: start the UI with `mlflow ui --backend-store-uri {uri} --host 127.0.0.1 "
+        f"--port {UI_PORT}`, then open http://127.0.0.1:{UI_PORT}/{page}"
+    )
 
 
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -7,6 +7,7 @@ found again by experiment name and tag, the trials by their child runs.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import pandas as pd
 from mlflow import MlflowClient
 
+from ntm.errors import first_line
+from search.cluster.storage import download, is_remote_uri
 from search.launch.results import RESULTS_CSV
 from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.plots import plot_checkpoint, plot_search
@@ -39,10 +42,26 @@ def ranked_runs(runs: Iterable[Any]) -> list[Any]:
 
 
 def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:
-    """Plots (learning curve, output vs target, weightings, memory) and the final checkpoint."""
-    path = run.data.tags.get("checkpoint_path")
-    if not path or not Path(path).exists():
-        return  # the checkpoint lives on storage this machine cannot read
+    """Plots (learning curve, output vs target, weightings, memory) and the final checkpoint.
+
+    The checkpoint is read where the trial wrote it: a local directory, or downloaded from
+    remote storage (``s3://...``). One that cannot be read from here is said on one line.
+    """
+    location = run.data.tags.get("checkpoint_path")
+    trial = run.data.tags.get("trial_id", run.info.run_id)
+    if not location:
+        print(f"MLflow: trial {trial} has no checkpoint; no plots or checkpoint logged",
+              file=sys.stderr)  # fmt: skip
+        return
+    try:
+        path = location if not is_remote_uri(location) else str(download(location, tmp / "ckpt"))
+        if not (Path(path) / CHECKPOINT_FILE).is_file():
+            raise OSError(f"no {CHECKPOINT_FILE} there (a disk of another node?)")
+    except OSError as exc:
+        reason = first_line(exc)
+        print(f"MLflow: checkpoint {location} of trial {trial} cannot be read from here: "
+              f"{reason}; its plots and checkpoint are not logged", file=sys.stderr)  # fmt: skip
+        return
     run_id = run.info.run_id
     for plot in plot_checkpoint(Path(path) / CHECKPOINT_FILE, tmp):
         client.log_artifact(run_id, str(plot), artifact_path="plots")

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -137,23 +139,87 @@ def _final_reports(smoke: Smoke) -> list[dict]:
     return out
 
 
-@pytest.mark.slow
-def test_registered_model_round_trips(smoke: Smoke, exported: Path) -> None:
-    import mlflow.pytorch
+_PREDICT = """
+import json, sys
+import mlflow, numpy as np
+uri, inputs = sys.argv[1], np.load(sys.argv[2])
+mlflow.set_tracking_uri(uri)
+mlflow.set_registry_uri(uri)
+model = mlflow.pyfunc.load_model("models:/ntm-smoke@champion")
+np.save(sys.argv[3], model.predict(inputs))
+import ntm
+print(json.dumps({"ntm": ntm.__file__, "signature": model.metadata.signature.to_dict()}))
+"""
 
-    mlflow.set_tracking_uri(smoke.tracking_uri)
-    mlflow.set_registry_uri(smoke.tracking_uri)
-    registered = mlflow.pytorch.load_model("models:/ntm-smoke/1")
+
+@pytest.mark.slow
+def test_registered_model_serves_probabilities(smoke: Smoke, exported: Path) -> None:
     model, task, _ = ntm.load(exported)
     batch = task.sample_exact(2, 3, torch.Generator().manual_seed(0))
-    # the registry's model computes exactly what the exported one does
+    inputs = batch.inputs.transpose(0, 1).contiguous().numpy()  # [B, T, I]
+    np.save(smoke.root / "inputs.npy", inputs)
+    script = [sys.executable, "-c", _PREDICT, smoke.tracking_uri, str(smoke.root / "inputs.npy")]
+    script.append(str(smoke.root / "probs.npy"))
+    empty = smoke.root / "empty-cwd"
+    empty.mkdir(exist_ok=True)
+    # a fresh process loads models:/NAME@champion as a pyfunc and predicts
+    done = subprocess.run(script, cwd=empty, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
     with torch.no_grad():
-        expected = model.forward_sequence(batch.inputs)[0]
-        got = registered.forward_sequence(batch.inputs)[0]
-    assert torch.equal(expected, got)
+        expected = torch.sigmoid(model.forward_sequence(batch.inputs)[0]).transpose(0, 1)
+    got = np.load(smoke.root / "probs.npy")
+    # predict: inputs [B, T, I] -> output probabilities [B, T, O], as the export computes them
+    assert got.shape == (2, batch.inputs.shape[0], task.output_size)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-6, atol=1e-7)
+    # the model carries its code (code_paths): ntm was imported from the model, not the repo
+    assert "/artifacts/code/ntm/" in info["ntm"]
+    # the signature: float32 tensors [-1, -1, I] in and [-1, -1, O] out
+    assert json.loads(info["signature"]["inputs"])[0]["tensor-spec"] == {
+        "dtype": "float32",
+        "shape": [-1, -1, task.input_size],
+    }
+    assert json.loads(info["signature"]["outputs"])[0]["tensor-spec"]["shape"] == [
+        -1,
+        -1,
+        task.output_size,
+    ]
+
+
+@pytest.mark.slow
+def test_registered_model_has_an_example_and_the_champion_alias(
+    smoke: Smoke, exported: Path
+) -> None:
+    client = connect(smoke.tracking_uri)
+    version = client.get_model_version_by_alias("ntm-smoke", "champion")
+    metrics = json.loads((exported / "metrics.json").read_text())
+    # the alias names the version the export recorded
+    assert metrics["registered"] == {"name": "ntm-smoke", "version": int(version.version),
+                                     "alias": "champion"}  # fmt: skip
+    mlflow.set_tracking_uri(smoke.tracking_uri)
+    info = mlflow.models.get_model_info("models:/ntm-smoke@champion")
+    # logged from code (no pickle of project classes), with an input example from the task
+    flavor = info.flavors["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert info.saved_input_example_info is not None
     # the export run is recorded beside the search, not as a trial
     runs = mlflow.search_runs(experiment_names=[smoke.experiment], output_format="list")
     assert sum(r.data.tags.get(ROLE_TAG) == "export" for r in runs) == 1
+
+
+@pytest.mark.parametrize("alias", ["", "latest", "v3", "has space"])
+def test_invalid_alias_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], alias: str
+) -> None:
+    out = tmp_path / "sub" / "out"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    argv = ["--experiment", "x", "--out", str(out), "--tracking-uri", uri]
+    argv += ["--register", "ntm-x", "--alias", alias]
+    # MLflow's alias rule, checked first: one line naming --alias, exit 2, nothing created
+    assert run_export(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--alias" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -317,3 +383,13 @@ def test_force_replaces_out_atomically(smoke: Smoke, tmp_path: Path) -> None:
     assert run_export(argv) == 0
     assert not (out / "old.txt").exists() and (out / "model.pt").is_file()
     assert not leftovers(out)
+
+
+def test_missing_file_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    argv = ["--experiment", "x", "--out", str(out), "--tracking-uri", "file:MISSING_DIR"]
+    # a file: store whose directory does not exist: one line naming it, exit 2, nothing made
+    assert run_export(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no directory MISSING_DIR" in err
+    assert list(tmp_path.iterdir()) == [] and not Path("MISSING_DIR").exists()
