@@ -68,6 +68,8 @@ HELP = {
     "smoke_test": "a complete tiny search (< 1 min)",
     "inject_nan_at_step": "fault injection: NaN loss at step N",
     "inject_nan_trials": "how many of the first trials get the NaN",
+    "optuna_storage": "Optuna study database URI (the study is named after --experiment); "
+    "None: sqlite:///STORAGE_PATH/EXPERIMENT/optuna.db (in memory for an s3:// --storage-path)",
 }
 # The smoke test: tiny and quick unless given explicitly.
 _SMOKE_DEFAULTS: dict[str, Any] = {

@@ -14,6 +14,7 @@ from ntm.tasks import TASKS
 from search.cluster.storage import DEFAULT_STORAGE_PATH
 from search.space.format import SearchSpace
 from search.space.load import default_space_path, load_space
+from search.space.study import default_study_storage
 from search.space.validate import validate_space
 from search.trial.keys import TrialSettings
 
@@ -69,6 +70,7 @@ class SearchConfig:
     tracking_uri: str | None = None
     tracking: bool = True
     top: int = 10
+    optuna_storage: str | None = None
 
     def __post_init__(self) -> None:
         _need(
@@ -110,6 +112,11 @@ class SearchConfig:
             f"--experiment must be a plain name, but got {self.experiment!r}",
         )
         _need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
+        _need(
+            self.optuna_storage is None or "://" in self.optuna_storage,
+            "--optuna-storage must be a database URI such as sqlite:///PATH or "
+            f"postgresql://HOST/DB, but got {self.optuna_storage!r}",
+        )
 
     @property
     def grace(self) -> int:
@@ -122,6 +129,12 @@ class SearchConfig:
     def experiment_path(self) -> str:
         """``STORAGE_PATH/EXPERIMENT``, where Ray keeps the experiment."""
         return f"{self.storage_path}/{self.experiment}"
+
+    @property
+    def study_storage(self) -> str | None:
+        """The Optuna study's RDB URI (``search.space.study``): --optuna-storage, else the
+        experiment directory's sqlite file; None for a remote --storage-path without it."""
+        return self.optuna_storage or default_study_storage(self.experiment_path)
 
     def trial_settings(self) -> TrialSettings:
         """What every trial of this search shares (``search.trial.keys``)."""

@@ -19,6 +19,7 @@ from ray.tune.schedulers import ASHAScheduler
 from search.launch.config import SearchConfig
 from search.space.format import SearchSpace
 from search.space.searcher import NTMOptunaSearch
+from search.space.study import open_storage
 from search.tracking.callback import MlflowTrackingCallback, make_tracking_callback
 from search.tracking.client import tracking_uri
 from search.trial.keys import trial_config
@@ -51,11 +52,14 @@ def make_searcher(cfg: SearchConfig, space: SearchSpace) -> NTMOptunaSearch:
     nan = None
     if cfg.inject_nan_at_step is not None:
         nan = (cfg.inject_nan_at_step, cfg.inject_nan_trials)
+    uri = cfg.study_storage
     return NTMOptunaSearch(
         space,
         metric=METRIC,
         mode=MODE,
         sampler=sampler,
+        storage=open_storage(uri) if uri is not None else None,
+        study_name=cfg.experiment,
         points_to_evaluate=[dict(p) for p in space.start_points] or None,
         inject_nan=nan,
     )

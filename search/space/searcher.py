@@ -13,8 +13,13 @@ acceptable", leaving the Optuna trial RUNNING forever. Here:
 4. Everything else is Ray's behaviour: completed and ASHA-stopped trials are COMPLETE with
    their last objective; errored trials without a result are FAIL.
 
-The whole searcher, Optuna study included, is pickled by ``save`` into the experiment
-directory and restored by ``Tuner.restore`` (tested in tests/search/test_resume.py).
+5. The study lives in an RDB storage (``search.space.study``); each Optuna trial carries its
+   Ray trial id as the user attribute ``ray_trial_id``.
+6. Restore: the searcher is pickled by ``save`` with Ray's experiment snapshot and restored by
+   ``Tuner.restore``, but the storage may be ahead of that snapshot. An Optuna trial already
+   finished there counts as completed; a RUNNING one that no Ray trial of the snapshot knows
+   (asked after it) is handed to the next Ray trial instead of asking a new one, so the study
+   holds no orphan (tested in tests/search/test_resume.py).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from search.space.study import TRIAL_ID_ATTR
 from search.trial.status import PRUNED_NAN
 
 __all__ = ["NTMOptunaSearch"]
@@ -41,18 +48,25 @@ class NTMOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._inject_nan = inject_nan
         self._suggested = 0
+        self._orphans: list[int] = []  # rule 6: Optuna trial ids asked after the snapshot
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        new = trial_id not in self._ot_trials
+        if new and self._orphans:  # rule 6
+            study: Any = self._ot_study
+            self._ot_trials[trial_id] = optuna.Trial(study, self._orphans.pop(0))
         config = super().suggest(trial_id)
         if config is None:
             return None
+        if new:  # rule 5
+            self._ot_trials[trial_id].set_user_attr(TRIAL_ID_ATTR, trial_id)
         if self._inject_nan is not None and self._suggested < self._inject_nan[1]:
             config["inject_nan_at_step"] = self._inject_nan[0]
         self._suggested += 1
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if _finite(result.get(self.metric)):
+        if _finite(result.get(self.metric)) and trial_id not in self._completed_trials:
             super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
@@ -67,6 +81,17 @@ class NTMOptunaSearch(OptunaSearch):
         study: Any = self._ot_study
         study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._orphans = []
+        study: Any = self._ot_study
+        numbers = {t.number: tid for tid, t in self._ot_trials.items()}
+        for frozen in study.get_trials(deepcopy=False):  # rule 6
+            if frozen.number in numbers and frozen.state.is_finished():
+                self._completed_trials.add(numbers[frozen.number])
+            elif frozen.number not in numbers and frozen.state == TrialState.RUNNING:
+                self._orphans.append(frozen._trial_id)
 
     def study_trials(self) -> list[Any]:
         """The Optuna study's FrozenTrials (for tests, reports and resume checks)."""
