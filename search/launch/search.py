@@ -20,6 +20,7 @@ from search.launch.config import SearchConfig, load_search_space
 from search.launch.results import format_table, table_from_grid, write_csv
 from search.launch.tuner import build_tuner, make_tracking, restore_tuner
 from search.space.format import SearchSpace
+from search.space.study import load_study
 from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.finish import finish_search
 
@@ -79,5 +80,6 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     target = write_csv(table, cfg.experiment_path)
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
-        finish_search(callback, table, cfg.experiment_path)
+        study = load_study(cfg.study_storage, str(cfg.experiment))
+        finish_search(callback, table, cfg.experiment_path, study=study)
     return table
