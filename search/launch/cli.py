@@ -68,6 +68,8 @@ HELP = {
     "smoke_test": "a complete tiny search (< 1 min)",
     "inject_nan_at_step": "fault injection: NaN loss at step N",
     "inject_nan_trials": "how many of the first trials get the NaN",
+    "max_concurrent": "trials running at once at most (Ray's max_concurrent_trials); None: "
+    "with --address the cluster's CPUs / --cpus-per-trial, else as many as fit",
     "optuna_storage": "Optuna study database URI (the study is named after --experiment); "
     "None: sqlite:///STORAGE_PATH/EXPERIMENT/optuna.db (in memory for an s3:// --storage-path)",
 }

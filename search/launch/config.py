@@ -71,6 +71,7 @@ class SearchConfig:
     tracking: bool = True
     top: int = 10
     optuna_storage: str | None = None
+    max_concurrent: int | None = None
 
     def __post_init__(self) -> None:
         _need(
@@ -113,6 +114,10 @@ class SearchConfig:
         )
         _need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
         _need(
+            self.max_concurrent is None or self.max_concurrent >= 1,
+            f"--max-concurrent must be >= 1, but got {self.max_concurrent}",
+        )
+        _need(
             self.optuna_storage is None or "://" in self.optuna_storage,
             "--optuna-storage must be a database URI such as sqlite:///PATH or "
             f"postgresql://HOST/DB, but got {self.optuna_storage!r}",
@@ -129,6 +134,15 @@ class SearchConfig:
     def experiment_path(self) -> str:
         """``STORAGE_PATH/EXPERIMENT``, where Ray keeps the experiment."""
         return f"{self.storage_path}/{self.experiment}"
+
+    def concurrency(self, cluster_cpus: float) -> int | None:
+        """Ray's ``max_concurrent_trials``: --max-concurrent; else, on a cluster (--address),
+        its CPUs (``cluster_cpus``, when the search starts) over --cpus-per-trial, at least 1,
+        so that Ray keeps that many trials pending and the autoscaler sees the demand (with a
+        searcher and no limit Ray keeps one); else None (locally: as many as the CPUs fit)."""
+        if self.max_concurrent is not None or not self.address:
+            return self.max_concurrent
+        return max(1, math.floor(cluster_cpus / self.cpus_per_trial))
 
     @property
     def study_storage(self) -> str | None:

@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 import optuna
+import ray
 from ray import tune
 from ray.tune import CLIReporter
 from ray.tune.schedulers import ASHAScheduler
@@ -125,6 +126,7 @@ def build_tuner(
         reduction_factor=cfg.reduction_factor,
     )
     fixed = {"task": space.task, "task_params": dict(space.task_params)}
+    cluster_cpus = ray.cluster_resources().get("CPU", 0.0) if cfg.address else 0.0
     return tune.Tuner(
         _trainable(cfg),
         param_space=fixed | trial_config(cfg.trial_settings()),
@@ -134,6 +136,7 @@ def build_tuner(
             search_alg=make_searcher(cfg, space),
             scheduler=scheduler,
             num_samples=cfg.num_samples,
+            max_concurrent_trials=cfg.concurrency(cluster_cpus),
             time_budget_s=cfg.time_budget,
             trial_dirname_creator=lambda trial: str(trial.trial_id),
             reuse_actors=True,  # one worker process runs trial after trial: no re-import
