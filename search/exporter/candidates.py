@@ -21,6 +21,7 @@ from ray.tune.experiment import Trial
 
 from ntm.cli import UsageError
 from ntm.errors import first_line, require
+from search.launch.confirm import read_confirmed
 from search.tracking.client import connect
 from search.tracking.runs import child_runs, find_parent
 from search.trial.ranking import rank_key
@@ -50,8 +51,9 @@ def from_ray(experiment_dir: Path) -> list[Candidate]:
             f"cannot read Ray experiment {experiment_dir}: {first_line(exc)}"
         ) from None
     out = []
+    confirmed = read_confirmed(experiment_dir)  # --confirm-top's results, the ranking's input
     for trial in analysis.trials:
-        result = dict(trial.last_result or {})
+        result = {**(trial.last_result or {}), **confirmed.get(str(trial.trial_id), {})}
         status = trial_status(result or None, errored=trial.status == Trial.ERROR)
         trial_dir = Path(str(trial.path))
         out.append(

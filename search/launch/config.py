@@ -72,6 +72,8 @@ class SearchConfig:
     top: int = 10
     optuna_storage: str | None = None
     max_concurrent: int | None = None
+    confirm_top: int = 0
+    confirm_seeds: int = 3
 
     def __post_init__(self) -> None:
         _need(
@@ -113,6 +115,12 @@ class SearchConfig:
             f"--experiment must be a plain name, but got {self.experiment!r}",
         )
         _need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
+        _need(self.confirm_top >= 0, f"--confirm-top must be >= 0, but got {self.confirm_top}")
+        _need(self.confirm_seeds >= 1, f"--confirm-seeds must be >= 1, got {self.confirm_seeds}")
+        _need(
+            not self.confirm_top or "://" not in self.storage_path,
+            f"--confirm-top needs a local --storage-path, but got {self.storage_path!r}",
+        )
         _need(
             self.max_concurrent is None or self.max_concurrent >= 1,
             f"--max-concurrent must be >= 1, but got {self.max_concurrent}",

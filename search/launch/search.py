@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import ray
-from ray.tune import Tuner
+from ray.tune import ResultGrid, Tuner
 
 from ntm.cli import UsageError
 from ntm.errors import require
@@ -17,6 +17,7 @@ from search.cluster.nodes import check_resources, init_ray
 from search.cluster.storage import require_shared_storage
 from search.launch.cli import PROG
 from search.launch.config import SearchConfig, load_search_space
+from search.launch.confirm import confirm_top, read_confirmed
 from search.launch.results import format_table, table_from_grid, write_csv
 from search.launch.tuner import build_tuner, make_tracking, restore_tuner
 from search.space.format import SearchSpace
@@ -45,8 +46,8 @@ def check_experiment(cfg: SearchConfig) -> None:
 
 def _tune(
     cfg: SearchConfig, space: SearchSpace | None, callback: MlflowTrackingCallback | None
-) -> pd.DataFrame:
-    """Inside Ray: the checks that need it, the Tuner run, and its table."""
+) -> ResultGrid:
+    """Inside Ray: the checks that need it and the Tuner run."""
     if cfg.address:
         check_resources(cfg.cpus_per_trial, cfg.gpus_per_trial, joined=True)
     require_shared_storage(cfg.storage_path, shared=cfg.shared_storage)
@@ -61,7 +62,7 @@ def _tune(
         grid = tuner.fit()
     except ValueError as exc:  # a failure during the search is not a usage error (exit 2)
         raise RuntimeError(f"the search failed: {exc}") from exc
-    return table_from_grid(grid)
+    return grid
 
 
 def run_search(cfg: SearchConfig) -> pd.DataFrame:
@@ -73,7 +74,11 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     callback = make_tracking(cfg)
     init_ray(cfg.address)
     try:
-        table = _tune(cfg, space, callback)
+        grid = _tune(cfg, space, callback)
+        confirmed = read_confirmed(cfg.experiment_path)  # an earlier confirmation, if any
+        if cfg.confirm_top:
+            confirmed = confirm_top(cfg, table_from_grid(grid))
+        table = table_from_grid(grid, confirmed)
     finally:
         ray.shutdown()
     print(format_table(table, top=cfg.top), flush=True)
@@ -81,5 +86,5 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
         study = load_study(cfg.study_storage, str(cfg.experiment))
-        finish_search(callback, table, cfg.experiment_path, study=study)
+        finish_search(callback, table, cfg.experiment_path, study=study, confirmed=confirmed)
     return table

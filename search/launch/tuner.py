@@ -37,6 +37,7 @@ __all__ = [
     "make_searcher",
     "make_tracking",
     "restore_tuner",
+    "trainable",
 ]
 
 
@@ -63,11 +64,13 @@ def make_searcher(cfg: SearchConfig, space: SearchSpace) -> NTMOptunaSearch:
         study_name=cfg.experiment,
         points_to_evaluate=[dict(p) for p in space.start_points] or None,
         inject_nan=nan,
+        trial_seed=cfg.seed,
     )
 
 
-def _trainable(cfg: SearchConfig) -> Any:
-    return tune.with_resources(train_ntm, {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+def trainable(cfg: SearchConfig, function: Any = train_ntm) -> Any:
+    """``function`` (``train_ntm`` by default) with each trial's CPUs and GPUs."""
+    return tune.with_resources(function, {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
 
 
 def checkpoints_to_keep(cfg: SearchConfig) -> int:
@@ -111,7 +114,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
 def restore_tuner(cfg: SearchConfig) -> tune.Tuner:
     """The Tuner of ``--resume``: Ray's saved experiment, unfinished and errored trials rerun."""
     return tune.Tuner.restore(
-        cfg.experiment_path, _trainable(cfg), resume_unfinished=True, resume_errored=True
+        cfg.experiment_path, trainable(cfg), resume_unfinished=True, resume_errored=True
     )
 
 
@@ -128,7 +131,7 @@ def build_tuner(
     fixed = {"task": space.task, "task_params": dict(space.task_params)}
     cluster_cpus = ray.cluster_resources().get("CPU", 0.0) if cfg.address else 0.0
     return tune.Tuner(
-        _trainable(cfg),
+        trainable(cfg),
         param_space=fixed | trial_config(cfg.trial_settings()),
         tune_config=tune.TuneConfig(
             metric=METRIC,

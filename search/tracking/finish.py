@@ -9,7 +9,7 @@ found again by experiment name and tag, the trials by their child runs.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import optuna
 import pandas as pd
 from mlflow import MlflowClient
 
+from search.launch.confirm import log_confirmed
 from search.launch.results import RESULTS_CSV
 from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.plots import plot_checkpoint, plot_search, plot_study
@@ -57,6 +58,7 @@ def finish_search(
     experiment_dir: str,
     *,
     study: optuna.Study | None = None,
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Log the results table, the search plots and the top trials' artifacts; end the parent."""
     client = callback.client
@@ -66,6 +68,9 @@ def finish_search(
         or callback.ensure_parent()
     )
     children = child_runs(client, parent)
+    if confirmed:  # --confirm-top: the ranking input of the confirmed trials
+        log_confirmed(client, children, confirmed)
+        children = child_runs(client, parent)
     close_lost_runs(client, children)
     ranked = ranked_runs(children)
     with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
