@@ -7,18 +7,12 @@ When to stop is the trainer's rule (``ntm.stopping``: steps, time or solved, at 
 boundaries): the report it marks as the last says ``status: "completed"``. A
 NonFiniteError ends the trial with a single ``status: "pruned_nan"`` report (objective
 ``PRUNED_OBJECTIVE``) and a normal return.
-
-A restored trial continues from its newest checkpoint on disk (``_newest_on_disk``), not
-from the one in Ray's experiment snapshot, which lags behind at Tune's default snapshot
-period: after a ``kill -9`` of the driver the work since the snapshot is not redone.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import pickle
-import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -28,7 +22,6 @@ from typing import Any
 import ray
 import torch
 from ray import tune
-from ray.train._internal.session import get_storage
 
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
@@ -36,7 +29,6 @@ from search.trial.config import run_config_from_trial, settings_from_trial
 from search.trial.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
 CHECKPOINT_FILE = "checkpoint.pt"  # in each of a trial's checkpoint_NNNNNN directories
-_CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")  # Ray's name for a trial's checkpoint
 
 __all__ = ["CHECKPOINT_FILE", "train_ntm", "trial_device"]
 
@@ -46,40 +38,12 @@ def trial_device() -> str:
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
-def _newest_on_disk(device: str, threads: int) -> Trainer | None:
-    """The trainer of this trial's newest readable checkpoint on local storage, if any.
-
-    Ray numbers a trial's checkpoints ``checkpoint_NNNNNN``; its next one is numbered after
-    the newest on disk (not after the newest Ray's snapshot knew), so none is overwritten.
-    A checkpoint cut short by the kill does not load and the one before it is used.
-    """
-    storage = get_storage()
-    if storage.storage_filesystem.type_name != "local":
-        return None  # remote storage: Ray's snapshot decides (tune.get_checkpoint)
-    found = sorted(
-        (int(m.group(1)), path)
-        for path in Path(storage.trial_fs_path).glob("checkpoint_*")
-        if (m := _CHECKPOINT_DIR.fullmatch(path.name)) and (path / CHECKPOINT_FILE).is_file()
-    )
-    for _, path in reversed(found):
-        try:
-            trainer = Trainer.from_checkpoint(
-                path / CHECKPOINT_FILE, device=device, threads=threads
-            )
-        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError):
-            continue
-        storage.current_checkpoint_index = max(storage.current_checkpoint_index, found[-1][0])
-        return trainer
-    return None
-
-
 def _trainer(config: Mapping[str, Any], device: str) -> Trainer:
-    """A new trainer, or this trial's newest checkpoint's (after a restore)."""
+    """A new trainer, or the one in Ray's checkpoint of this trial (after a restore)."""
     planned = run_config_from_trial(config, device=device)
     checkpoint = tune.get_checkpoint()
-    newest = _newest_on_disk(device, planned.train.threads)
-    if newest is not None or checkpoint is None:
-        return newest or Trainer(planned)
+    if checkpoint is None:
+        return Trainer(planned)
     with checkpoint.as_directory() as directory:
         return Trainer.from_checkpoint(
             Path(directory) / CHECKPOINT_FILE, device=device, threads=planned.train.threads
@@ -154,10 +118,6 @@ def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     trial = _Trial(config)
-    last = trial.trainer.history[-1] if trial.trainer.history else {}
-    if last.get("stop_reason") is not None:  # restored from its final checkpoint: say so again
-        trial.on_report(Report(**last))
-        return
     try:
         trial.trainer.run(trial.on_report)
     except NonFiniteError as event:
