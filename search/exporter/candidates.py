@@ -24,6 +24,7 @@ from ray.tune.experiment import Trial
 from ntm.cli import UsageError
 from ntm.errors import first_line, require
 from search.cluster.storage import download, filesystem, is_remote_uri, storage_uri
+from search.launch.confirm import read_confirmed
 from search.tracking.client import connect
 from search.tracking.runs import child_runs, find_parent
 from search.trial.ranking import rank_key
@@ -57,8 +58,9 @@ def from_ray(experiment_path: str) -> list[Candidate]:
         ) from None
     fs, root = filesystem(experiment_path)
     out = []
+    confirmed = read_confirmed(experiment_path)  # --confirm-top's results, the ranking's input
     for trial in analysis.trials:
-        result = dict(trial.last_result or {})
+        result = {**(trial.last_result or {}), **confirmed.get(str(trial.trial_id), {})}
         status = trial_status(result or None, errored=trial.status == Trial.ERROR)
         trial_dir = f"{root}/{PurePosixPath(str(trial.path)).name}"
         out.append(

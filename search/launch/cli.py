@@ -68,6 +68,14 @@ HELP = {
     "smoke_test": "a complete tiny search (< 1 min)",
     "inject_nan_at_step": "fault injection: NaN loss at step N",
     "inject_nan_trials": "how many of the first trials get the NaN",
+    "max_concurrent": "trials running at once at most (Ray's max_concurrent_trials); None: "
+    "with --address the cluster's CPUs / --cpus-per-trial, else as many as fit",
+    "confirm_top": "at the end, re-train the K best configurations with --confirm-seeds fresh "
+    "seeds each and rank by their mean and worst objective (0: no confirmation; with --resume "
+    "of a finished experiment: a separate step)",
+    "confirm_seeds": "fresh seeds per confirmed configuration",
+    "optuna_storage": "Optuna study database URI (the study is named after --experiment); "
+    "None: sqlite:///STORAGE_PATH/EXPERIMENT/optuna.db (in memory for an s3:// --storage-path)",
 }
 # The smoke test: tiny and quick unless given explicitly.
 _SMOKE_DEFAULTS: dict[str, Any] = {

@@ -14,6 +14,7 @@ from ntm.tasks import TASKS
 from search.cluster.storage import DEFAULT_STORAGE_PATH
 from search.space.format import SearchSpace
 from search.space.load import default_space_path, load_space
+from search.space.study import default_study_storage
 from search.space.validate import validate_space
 from search.trial.keys import TrialSettings
 
@@ -69,6 +70,10 @@ class SearchConfig:
     tracking_uri: str | None = None
     tracking: bool = True
     top: int = 10
+    optuna_storage: str | None = None
+    max_concurrent: int | None = None
+    confirm_top: int = 0
+    confirm_seeds: int = 3
 
     def __post_init__(self) -> None:
         _need(
@@ -110,6 +115,21 @@ class SearchConfig:
             f"--experiment must be a plain name, but got {self.experiment!r}",
         )
         _need(not self.resume or bool(self.experiment), "--resume needs --experiment NAME")
+        _need(self.confirm_top >= 0, f"--confirm-top must be >= 0, but got {self.confirm_top}")
+        _need(self.confirm_seeds >= 1, f"--confirm-seeds must be >= 1, got {self.confirm_seeds}")
+        _need(
+            not self.confirm_top or "://" not in self.storage_path,
+            f"--confirm-top needs a local --storage-path, but got {self.storage_path!r}",
+        )
+        _need(
+            self.max_concurrent is None or self.max_concurrent >= 1,
+            f"--max-concurrent must be >= 1, but got {self.max_concurrent}",
+        )
+        _need(
+            self.optuna_storage is None or "://" in self.optuna_storage,
+            "--optuna-storage must be a database URI such as sqlite:///PATH or "
+            f"postgresql://HOST/DB, but got {self.optuna_storage!r}",
+        )
 
     @property
     def grace(self) -> int:
@@ -122,6 +142,21 @@ class SearchConfig:
     def experiment_path(self) -> str:
         """``STORAGE_PATH/EXPERIMENT``, where Ray keeps the experiment."""
         return f"{self.storage_path}/{self.experiment}"
+
+    def concurrency(self, cluster_cpus: float) -> int | None:
+        """Ray's ``max_concurrent_trials``: --max-concurrent; else, on a cluster (--address),
+        its CPUs (``cluster_cpus``, when the search starts) over --cpus-per-trial, at least 1,
+        so that Ray keeps that many trials pending and the autoscaler sees the demand (with a
+        searcher and no limit Ray keeps one); else None (locally: as many as the CPUs fit)."""
+        if self.max_concurrent is not None or not self.address:
+            return self.max_concurrent
+        return max(1, math.floor(cluster_cpus / self.cpus_per_trial))
+
+    @property
+    def study_storage(self) -> str | None:
+        """The Optuna study's RDB URI (``search.space.study``): --optuna-storage, else the
+        experiment directory's sqlite file; None for a remote --storage-path without it."""
+        return self.optuna_storage or default_study_storage(self.experiment_path)
 
     def trial_settings(self) -> TrialSettings:
         """What every trial of this search shares (``search.trial.keys``)."""

@@ -4,7 +4,9 @@ printed with the counts of each final status.
 
 Columns: ``best_bit_errors`` (the lowest objective over the trial's reports),
 ``last_bit_errors`` (the last one: what its final checkpoint scores), ``max_level``,
-``last_cost`` (the last evaluation's bits per sequence), then the key parameters.
+``last_cost`` (the last evaluation's bits per sequence), ``confirm_mean_objective``,
+``confirm_worst_objective`` and ``confirm_seeds`` (after ``--confirm-top``, else empty), then
+the key parameters and the trial's ``seed``.
 """
 
 from __future__ import annotations
@@ -81,9 +83,13 @@ def trial_row(
         "last_bit_errors": last.get("objective", math.nan) if scored else math.nan,
         "max_level": max_level,
         "last_cost": last.get("eval_loss", math.nan) if scored else math.nan,
+        "confirm_mean_objective": last.get("confirm_mean_objective", math.nan),
+        "confirm_worst_objective": last.get("confirm_worst_objective", math.nan),
+        "confirm_seeds": last.get("confirm_seeds"),
         "iterations": last.get("training_iteration", 0),
         "sequences": last.get("sequences", 0),
         **{k: config.get(k) for k in KEY_PARAMS},
+        "seed": config.get("seed"),
         "nan_step": last.get("nan_step"),
         "nan_parameters": last.get("nan_parameters"),
         "checkpoint": checkpoint,
@@ -98,8 +104,12 @@ def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def table_from_grid(grid: ResultGrid) -> pd.DataFrame:
-    """The table of the trials a Tuner ran (trials that never started are left out)."""
+def table_from_grid(
+    grid: ResultGrid, confirmed: Mapping[str, Mapping[str, Any]] | None = None
+) -> pd.DataFrame:
+    """The table of the trials a Tuner ran (trials that never started are left out), with
+    the ``confirmed`` results of ``search.launch.confirm`` (by trial id) merged into each
+    trial's last report, so that the ranking sees them."""
     rows = []
     for index in range(len(grid)):
         result = grid[index]
@@ -111,6 +121,7 @@ def table_from_grid(grid: ResultGrid) -> pd.DataFrame:
         if not metrics and result.error is None:
             continue  # never started (the time budget ran out first): not a trial run
         trial_id = str(metrics.get("trial_id") or Path(result.path).name)
+        metrics = {**metrics, **(confirmed or {}).get(trial_id, {})}
         checkpoint = result.checkpoint.path if result.checkpoint is not None else None
         rows.append(
             trial_row(trial_id, result.config or {}, metrics, history,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import ray
-from ray.tune import Tuner
+from ray.tune import ResultGrid, Tuner
 
 from ntm.cli import UsageError
 from ntm.errors import require
@@ -17,9 +17,11 @@ from search.cluster.nodes import check_resources, init_ray
 from search.cluster.storage import require_reachable_storage, require_shared_storage
 from search.launch.cli import PROG
 from search.launch.config import SearchConfig, load_search_space
+from search.launch.confirm import confirm_top, read_confirmed
 from search.launch.results import format_table, table_from_grid, write_csv
 from search.launch.tuner import build_tuner, make_tracking, restore_tuner
 from search.space.format import SearchSpace
+from search.space.study import load_study
 from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.client import ui_runs_url
 from search.tracking.finish import finish_search
@@ -45,8 +47,8 @@ def check_experiment(cfg: SearchConfig) -> None:
 
 def _tune(
     cfg: SearchConfig, space: SearchSpace | None, callback: MlflowTrackingCallback | None
-) -> pd.DataFrame:
-    """Inside Ray: the checks that need it, the Tuner run, and its table."""
+) -> ResultGrid:
+    """Inside Ray: the checks that need it and the Tuner run."""
     if cfg.address:
         check_resources(cfg.cpus_per_trial, cfg.gpus_per_trial, joined=True)
     require_shared_storage(cfg.storage_path, shared=cfg.shared_storage)
@@ -61,7 +63,7 @@ def _tune(
         grid = tuner.fit()
     except ValueError as exc:  # a failure during the search is not a usage error (exit 2)
         raise RuntimeError(f"the search failed: {exc}") from exc
-    return table_from_grid(grid)
+    return grid
 
 
 def run_search(cfg: SearchConfig) -> pd.DataFrame:
@@ -74,13 +76,18 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     callback = make_tracking(cfg)
     init_ray(cfg.address)
     try:
-        table = _tune(cfg, space, callback)
+        grid = _tune(cfg, space, callback)
+        confirmed = read_confirmed(cfg.experiment_path)  # an earlier confirmation, if any
+        if cfg.confirm_top:
+            confirmed = confirm_top(cfg, table_from_grid(grid))
+        table = table_from_grid(grid, confirmed)
     finally:
         ray.shutdown()
     print(format_table(table, top=cfg.top), flush=True)
     target = write_csv(table, cfg.experiment_path)
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
-        finish_search(callback, table, cfg.experiment_path)
+        study = load_study(cfg.study_storage, str(cfg.experiment))
+        finish_search(callback, table, cfg.experiment_path, study=study, confirmed=confirmed)
         print(f"{PROG}: {ui_runs_url(callback.tracking_uri, callback.experiment_id())}")
     return table

@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 import optuna
+import ray
 from ray import tune
 from ray.tune import CLIReporter
 from ray.tune.schedulers import ASHAScheduler
@@ -19,6 +20,7 @@ from ray.tune.schedulers import ASHAScheduler
 from search.launch.config import SearchConfig
 from search.space.format import SearchSpace
 from search.space.searcher import NTMOptunaSearch
+from search.space.study import open_storage
 from search.tracking.callback import MlflowTrackingCallback, make_tracking_callback
 from search.tracking.client import tracking_uri
 from search.trial.keys import trial_config
@@ -35,6 +37,7 @@ __all__ = [
     "make_searcher",
     "make_tracking",
     "restore_tuner",
+    "trainable",
 ]
 
 
@@ -51,18 +54,23 @@ def make_searcher(cfg: SearchConfig, space: SearchSpace) -> NTMOptunaSearch:
     nan = None
     if cfg.inject_nan_at_step is not None:
         nan = (cfg.inject_nan_at_step, cfg.inject_nan_trials)
+    uri = cfg.study_storage
     return NTMOptunaSearch(
         space,
         metric=METRIC,
         mode=MODE,
         sampler=sampler,
+        storage=open_storage(uri) if uri is not None else None,
+        study_name=cfg.experiment,
         points_to_evaluate=[dict(p) for p in space.start_points] or None,
         inject_nan=nan,
+        trial_seed=cfg.seed,
     )
 
 
-def _trainable(cfg: SearchConfig) -> Any:
-    return tune.with_resources(train_ntm, {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+def trainable(cfg: SearchConfig, function: Any = train_ntm) -> Any:
+    """``function`` (``train_ntm`` by default) with each trial's CPUs and GPUs."""
+    return tune.with_resources(function, {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
 
 
 def checkpoints_to_keep(cfg: SearchConfig) -> int:
@@ -106,7 +114,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
 def restore_tuner(cfg: SearchConfig) -> tune.Tuner:
     """The Tuner of ``--resume``: Ray's saved experiment, unfinished and errored trials rerun."""
     return tune.Tuner.restore(
-        cfg.experiment_path, _trainable(cfg), resume_unfinished=True, resume_errored=True
+        cfg.experiment_path, trainable(cfg), resume_unfinished=True, resume_errored=True
     )
 
 
@@ -121,8 +129,9 @@ def build_tuner(
         reduction_factor=cfg.reduction_factor,
     )
     fixed = {"task": space.task, "task_params": dict(space.task_params)}
+    cluster_cpus = ray.cluster_resources().get("CPU", 0.0) if cfg.address else 0.0
     return tune.Tuner(
-        _trainable(cfg),
+        trainable(cfg),
         param_space=fixed | trial_config(cfg.trial_settings()),
         tune_config=tune.TuneConfig(
             metric=METRIC,
@@ -130,6 +139,7 @@ def build_tuner(
             search_alg=make_searcher(cfg, space),
             scheduler=scheduler,
             num_samples=cfg.num_samples,
+            max_concurrent_trials=cfg.concurrency(cluster_cpus),
             time_budget_s=cfg.time_budget,
             trial_dirname_creator=lambda trial: str(trial.trial_id),
             reuse_actors=True,  # one worker process runs trial after trial: no re-import

@@ -1,5 +1,7 @@
-"""Loading a space file: read it (YAML, ``safe_load``), parse it and validate it; the
-shipped spaces are ``search/spaces/TASK.yaml`` (format: ``search.space.format``).
+"""Loading a space file: read it (YAML through ``SpaceLoader``, a ``SafeLoader`` that reads
+floats as YAML 1.2 does: ``1e-4``, ``1.0e4`` and ``5e3`` are numbers, not strings), parse it
+and validate it; the shipped spaces are ``search/spaces/TASK.yaml`` (format:
+``search.space.format``).
 
 Example:
     >>> from search.space.format import RandomSuggester
@@ -10,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -21,7 +24,27 @@ from search.trial.keys import TrialSettings
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "spaces"
 
-__all__ = ["SPACES_DIR", "default_space_path", "load_space"]
+__all__ = ["SPACES_DIR", "SpaceLoader", "default_space_path", "load_space"]
+
+# YAML 1.2's float (core schema): unlike YAML 1.1 the dot and the exponent's sign are optional.
+_YAML12_FLOAT = re.compile(
+    r"""^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$
+    |^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$""",
+    re.X,
+)
+
+
+class SpaceLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2's float resolver, so ``5e3`` is 5000.0.
+
+    >>> yaml.load("[1e-4, 1.0e4, 5e3, 7, '1e-4']", Loader=SpaceLoader)
+    [0.0001, 10000.0, 5000.0, 7, '1e-4']
+    """
+
+
+SpaceLoader.add_implicit_resolver(  # after the int resolver: ``7`` stays an int
+    "tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789.")
+)
 
 
 def default_space_path(task: str) -> Path:
@@ -36,7 +59,7 @@ def load_space(path: str | Path, *, settings: TrialSettings | None = None) -> Se
     except OSError as exc:
         raise SpaceError(f"space file {source} cannot be read: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SpaceLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

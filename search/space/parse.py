@@ -73,8 +73,7 @@ def _check_type(where: str, name: str, value: Any, fail: Any) -> None:
         bool: isinstance(value, bool),
     }
     if not checks.get(hint, True):
-        extra = " (YAML reads 1e-4 as a string: write 1.0e-4)" if isinstance(value, str) else ""
-        fail(where, f"must be of type {getattr(hint, '__name__', hint)}, but got {value!r}{extra}")
+        fail(where, f"must be of type {getattr(hint, '__name__', hint)}, but got {value!r}")
 
 
 def _parse_param(name: str, spec: Any, earlier: list[Param], fail: Any) -> Param:
@@ -125,12 +124,7 @@ def _parse_range(
         and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
     )
     if not numeric:
-        hint = (
-            " (YAML reads 1e-4 as a string: write 1.0e-4)"
-            if isinstance(bounds, list) and any(isinstance(b, str) for b in bounds)
-            else ""
-        )
-        fail(where, f"{kind} must be a list [low, high] of two numbers, but got {bounds!r}{hint}")
+        fail(where, f"{kind} must be a list [low, high] of two numbers, but got {bounds!r}")
     low, high = bounds
     if not low < high or (kind == "loguniform" and low <= 0):
         rule = "0 < low < high" if kind == "loguniform" else "low < high"

@@ -1,5 +1,6 @@
-"""The end of a search in MLflow: the results table, the search plots and the top trials'
-artifacts are logged to the parent run, the best trial is tagged, and the parent is closed.
+"""The end of a search in MLflow: the results table, the search plots (from the runs and from
+the Optuna study) and the top trials' artifacts are logged to the parent run, the best trial
+is tagged, and the parent is closed.
 
 Works with a fresh callback too (``Tuner.restore`` runs the pickled one): the parent is then
 found again by experiment name and tag, the trials by their child runs.
@@ -9,18 +10,20 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 from mlflow import MlflowClient
 
 from ntm.errors import first_line
 from search.cluster.storage import download, is_remote_uri
+from search.launch.confirm import log_confirmed
 from search.launch.results import RESULTS_CSV
 from search.tracking.callback import MlflowTrackingCallback
-from search.tracking.plots import plot_checkpoint, plot_search
+from search.tracking.plots import plot_checkpoint, plot_search, plot_study
 from search.tracking.runs import FINISHED_TAG, child_runs, close_lost_runs, find_parent
 from search.trial.ranking import rank_key
 from search.trial.status import ELIGIBLE, RUNNING
@@ -69,7 +72,12 @@ def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:
 
 
 def finish_search(
-    callback: MlflowTrackingCallback, table: pd.DataFrame, experiment_dir: str
+    callback: MlflowTrackingCallback,
+    table: pd.DataFrame,
+    experiment_dir: str,
+    *,
+    study: optuna.Study | None = None,
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Log the results table, the search plots and the top trials' artifacts; end the parent."""
     client = callback.client
@@ -79,13 +87,16 @@ def finish_search(
         or callback.ensure_parent()
     )
     children = child_runs(client, parent)
+    if confirmed:  # --confirm-top: the ranking input of the confirmed trials
+        log_confirmed(client, children, confirmed)
+        children = child_runs(client, parent)
     close_lost_runs(client, children)
     ranked = ranked_runs(children)
     with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
         out = Path(tmp)
         table.to_csv(out / RESULTS_CSV, index=False)
         client.log_artifact(parent, str(out / RESULTS_CSV))
-        for path in plot_search(children, out):
+        for path in [*plot_search(children, out), *plot_study(study, out)]:
             client.log_artifact(parent, str(path), artifact_path="plots")
         for run in ranked[:TOP_K_ARTIFACTS]:
             log_trial_artifacts(client, run, out / str(run.info.run_id))

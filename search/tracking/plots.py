@@ -1,18 +1,20 @@
 """The PNG plots a search logs: one trial's (learning curve, output vs target, weightings,
-memory: ``plot_checkpoint``) and the whole search's (objective per trial and the best so
-far, and Optuna's parameter importances: ``plot_search``).
+memory: ``plot_checkpoint``), the whole search's from its MLflow runs (objective per trial by
+status and the best so far: ``plot_search``) and from its Optuna study (optimisation history
+and parameter importances: ``plot_study``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
 import ntm
 from ntm.checkpoint import load_checkpoint
@@ -23,7 +25,7 @@ from search.trial.trainable import CHECKPOINT_FILE
 
 _COLORS = {COMPLETED: "tab:green", STOPPED_ASHA: "tab:blue"}
 
-__all__ = ["param_importances", "plot_checkpoint", "plot_search"]
+__all__ = ["plot_checkpoint", "plot_search", "plot_study"]
 
 
 def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[Path]:
@@ -39,8 +41,8 @@ def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[P
 
 
 def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
-    """``search.png`` (objective per trial and the best so far) and, when Optuna can compute
-    them, ``importances.png`` (parameter importances for the objective)."""
+    """``search.png``: objective per trial (coloured by status; diverged and errored trials
+    as red lines) and the best so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(runs, key=lambda r: r.info.start_time or 0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -63,60 +65,28 @@ def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
     ax.set_xlabel("trial (start order)")
     ax.set_ylabel("objective (at the target difficulty)")
     ax.set_title("search: objective per trial and best so far")
-    paths = [save_figure(fig, out_dir / "search.png")]
-    importances = param_importances(ordered)
-    if importances:
-        fig, ax = plt.subplots(figsize=(8, 0.4 * len(importances) + 1.5))
-        names = list(importances)[::-1]
-        ax.barh(names, [importances[n] for n in names])
-        ax.set_xlabel("importance for the objective (Optuna)")
-        paths.append(save_figure(fig, out_dir / "importances.png"))
+    return [save_figure(fig, out_dir / "search.png")]
+
+
+def plot_study(study: optuna.Study | None, out_dir: Path) -> list[Path]:
+    """From the search's own Optuna study (``search.space.study``), with its true
+    distributions (log scales, ints, conditional parameters): ``optuna_history.png``
+    (``plot_optimization_history``) and, when Optuna can compute them (two or more COMPLETE
+    trials, a parameter that varies), ``importances.png`` (``plot_param_importances``)."""
+    complete = study.get_trials(states=(TrialState.COMPLETE,)) if study is not None else []
+    if study is None or not complete:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = optuna.visualization.matplotlib.plot_optimization_history(study)
+        paths = [save_figure(ax.figure, out_dir / "optuna_history.png")]
+        if len(complete) < 2:  # Optuna would call every parameter equally important
+            return paths
+        try:
+            optuna.importance.get_param_importances(study)  # raises when not computable
+        except (RuntimeError, ValueError):  # e.g. no parameter that varies
+            return paths
+        ax = optuna.visualization.matplotlib.plot_param_importances(study)
+        paths.append(save_figure(ax.figure, out_dir / "importances.png"))
     return paths
-
-
-def param_importances(runs: Sequence[Any]) -> dict[str, float]:
-    """Optuna's parameter importances over the finished trials; {} when not computable
-    (fewer than two finished trials, no parameter that varies)."""
-    done = [
-        r
-        for r in runs
-        if r.data.tags.get("status") in ELIGIBLE
-        and math.isfinite(number(r.data.metrics, "objective", math.nan))
-    ]
-    names = sorted(
-        k
-        for k in set().union(*(r.data.params for r in done))
-        if len({r.data.params.get(k) for r in done}) > 1 and all(k in r.data.params for r in done)
-    ) if len(done) >= 2 else []  # fmt: skip
-    if not names:
-        return {}
-    dists = {n: _distribution([r.data.params[n] for r in done]) for n in names}
-    study = optuna.create_study(direction="minimize")
-    for r in done:
-        params = {n: _value(dists[n], r.data.params[n]) for n in names}
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=params, distributions=dists, value=r.data.metrics["objective"]
-            )
-        )
-    try:
-        return dict(optuna.importance.get_param_importances(study))
-    except (RuntimeError, ValueError):  # e.g. all objectives equal
-        return {}
-
-
-def _distribution(values: list[str]) -> Any:
-    try:
-        numbers = [float(v) for v in values]
-    except ValueError:
-        return CategoricalDistribution(sorted(set(values)))
-    lo, hi = min(numbers), max(numbers)
-    if all(v.lstrip("-").isdigit() for v in values):
-        return IntDistribution(int(lo), int(hi))
-    return FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
-
-
-def _value(dist: Any, text: str) -> Any:
-    if isinstance(dist, CategoricalDistribution):
-        return text
-    return int(text) if isinstance(dist, IntDistribution) else float(text)

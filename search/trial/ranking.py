@@ -5,22 +5,26 @@ CSV, by MLflow's ``best_trial_id`` tag and by the export.
 
 1. status: ``completed`` and ``stopped_asha`` trials (``status.ELIGIBLE``), then
    ``pruned_nan``, then ``error`` (a diverged trial is never best, whatever it scored);
-2. the highest curriculum level reached (``max_level_reached``);
-3. the last ``objective`` (the trainer's objective at the target difficulty, lower first:
+2. confirmed configurations (``--confirm-top``: ``confirm_mean_objective`` set) before the
+   others, ranked by their mean objective over the fresh seeds, then the worst one
+   (``confirm_worst_objective``), not by one possibly lucky run; the others by:
+   the highest curriculum level reached (``max_level_reached``), then the last
+   ``objective`` (the trainer's objective at the target difficulty, lower first:
    it is what the trial's final checkpoint scores);
 4. the last ``eval_loss`` (cost in bits per sequence: among trials that all reach 0 bit
    errors, the most confident one first);
 5. the sequences seen (cheaper first), then the trial id (a total order: no ties).
 
-With ``metric``/``mode`` the chosen reported metric replaces rules 2 and 3. A missing or
-non-finite value ranks last.
+With ``metric``/``mode`` the chosen reported metric replaces rules 2 and 3 (rule 2 in full).
+A missing or non-finite value ranks last.
 
 Example:
     >>> a = rank_key("a", "completed", {"max_level_reached": 3, "objective": 0.5})
     >>> b = rank_key("b", "completed", {"max_level_reached": 3, "objective": 0.0})
     >>> c = rank_key("c", "pruned_nan", {"max_level_reached": 9, "objective": 0.0})
-    >>> [k[-1] for k in sorted([a, b, c])]
-    ['b', 'a', 'c']
+    >>> d = rank_key("d", "completed", {"objective": 0.9, "confirm_mean_objective": 0.2})
+    >>> [k[-1] for k in sorted([a, b, c, d])]
+    ['d', 'b', 'a', 'c']
 """
 
 from __future__ import annotations
@@ -56,9 +60,12 @@ def rank_key(
 ) -> tuple[Any, ...]:
     """Sort key of one trial from its final status and last reported metrics; best first."""
     require(mode in ("min", "max"), f"mode must be 'min' or 'max', but got mode={mode!r}.")
-    if metric is None:
+    confirmed = number(metrics, "confirm_mean_objective", math.nan)
+    if metric is None and math.isfinite(confirmed):
+        head: tuple[float, ...] = (0.0, confirmed, number(metrics, "confirm_worst_objective", _INF))
+    elif metric is None:
         level = number(metrics, "max_level_reached", number(metrics, "level", 0.0))
-        head: tuple[float, ...] = (-level, number(metrics, "objective", _INF))
+        head = (1.0, -level, number(metrics, "objective", _INF))
     else:
         sign = 1.0 if mode == "min" else -1.0
         head = (sign * number(metrics, metric, sign * _INF),)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
 from search.run import main
-from search.space.searcher import NTMOptunaSearch
+from search.space.study import STUDY_FILE, TRIAL_ID_ATTR
 from search.trial.status import PRUNED_OBJECTIVE
 
 NAN_STEP = 12  # with batch 8 and 64 sequences per report, reports come every 8 steps
@@ -53,11 +54,14 @@ def test_nan_trial_is_pruned_and_the_search_goes_on(tmp_path: Path) -> None:
     assert table.iloc[0]["status"] == "completed"
     assert table.index[table["status"] == "pruned_nan"][0] == len(table) - 1
 
-    searcher = NTMOptunaSearch()
-    searcher.restore_from_dir(str(tmp_path / "nan"))
-    states = {
-        trial_id: searcher.study_trials()[ot.number] for trial_id, ot in searcher._ot_trials.items()
-    }
+    # Rule: the study is in the experiment directory's sqlite file, named after the experiment,
+    # readable by optuna.load_study (as optuna-dashboard reads it), one Optuna trial per trial.
+    study = optuna.load_study(
+        study_name="nan", storage=f"sqlite:///{tmp_path / 'nan' / STUDY_FILE}"
+    )
+    states = {t.user_attrs[TRIAL_ID_ATTR]: t for t in study.get_trials()}
+    assert len(study.get_trials()) == len(states) == len(table)
+    assert sorted(states) == sorted(table["trial_id"])
     pruned_id = row["trial_id"]
     # Rule: Optuna's study marks the NaN trial PRUNED (not COMPLETE with a value)...
     assert states[pruned_id].state == TrialState.PRUNED

@@ -1,4 +1,5 @@
-"""Kill -9 of the driver mid-search, then --resume: nothing re-run, the searcher state kept."""
+"""Kill -9 of the driver mid-search, then --resume: nothing re-run, the searcher state and the
+Optuna study (its sqlite file) kept."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
 from search.space.searcher import NTMOptunaSearch
+from search.space.study import STUDY_FILE, TRIAL_ID_ATTR
 
 RUN_PY = Path(__file__).resolve().parents[2] / "search" / "run.py"
 NUM_SAMPLES = 4
@@ -145,3 +148,9 @@ def test_resume_after_sigkill_runs_nothing_twice(tmp_path: Path, psutil: ModuleT
     # ...and it knows every trial of the experiment, each told to Optuna once.
     assert sorted(searcher_after) == sorted(table["trial_id"])
     assert [s[1] for s in searcher_after.values()] == [TrialState.COMPLETE] * NUM_SAMPLES
+    # Rule: the study in its sqlite file (what optuna-dashboard reads) holds every trial once,
+    # COMPLETE: none lost, none duplicated, no orphan asked after the snapshot left RUNNING.
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{experiment / STUDY_FILE}")
+    ray_ids = [t.user_attrs[TRIAL_ID_ATTR] for t in study.get_trials()]
+    assert sorted(ray_ids) == sorted(table["trial_id"])
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * NUM_SAMPLES

@@ -68,6 +68,8 @@ def test_parent_records_search_and_versions(smoke: Smoke) -> None:
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "results.csv" in names and "plots/search.png" in plots
+    # with the history plotted from the search's own Optuna study (its sqlite file)
+    assert "plots/optuna_history.png" in plots
     assert parent.info.status == "FINISHED"
 
 
