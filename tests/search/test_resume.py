@@ -66,13 +66,15 @@ def searcher_trials(experiment: Path) -> dict[str, tuple[int, TrialState, dict[s
     }
 
 
-def wait_for_mid_search(experiment: Path, driver: subprocess.Popen[str]) -> str:
-    """Until one trial is done (in the searcher state) and another has checkpoints, running."""
+def wait_for_mid_search(experiment: Path, driver: subprocess.Popen[str]) -> tuple[str, set[str]]:
+    """Until one trial is done (in the study) and another has checkpoints, running: the running
+    one's id and the ids of those done by then."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert driver.poll() is None, "the search ended before it could be killed"
         try:
-            done = [s for s in searcher_trials(experiment).values() if s[1] == TrialState.COMPLETE]
+            trials = searcher_trials(experiment).items()
+            done = [k for k, s in trials if s[1] == TrialState.COMPLETE]
         except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):  # not saved yet
             done = []
         running = [
@@ -83,7 +85,7 @@ def wait_for_mid_search(experiment: Path, driver: subprocess.Popen[str]) -> str:
             and len(list((experiment / trial_id).glob("checkpoint_*"))) >= 2
         ]
         if done and running:
-            return running[0]
+            return running[0], set(done)
         time.sleep(0.5)
     raise AssertionError("no mid-search state reached within 120 s")
 
@@ -110,13 +112,17 @@ def test_resume_after_sigkill_runs_nothing_twice(tmp_path: Path, psutil: ModuleT
     log = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        candidate = wait_for_mid_search(experiment, driver)  # type: ignore[arg-type]
+        candidate, done_early = wait_for_mid_search(experiment, driver)  # type: ignore[arg-type]
         time.sleep(2.0)  # let Tune's 1 s experiment snapshot include the candidate's checkpoint
     finally:
         kill_tree(driver, psutil)  # type: ignore[arg-type]
     before = results(experiment)
     searcher_before = searcher_trials(experiment)
-    done_before = {k: v for k, v in searcher_before.items() if v[1] == TrialState.COMPLETE}
+    # The study (sqlite) records a trial's end at once, Tune's snapshot up to 1 s later: the
+    # trials that must not run again are those done 2 s before the kill, in both by then.
+    done_before = {
+        k: v for k, v in searcher_before.items() if v[1] == TrialState.COMPLETE and k in done_early
+    }
 
     resumed = subprocess.run(
         [sys.executable, str(RUN_PY), "--resume", "--experiment", "resume", "--no-tracking",
