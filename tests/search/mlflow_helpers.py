@@ -1,5 +1,6 @@
 """Shared pieces of the MLflow tests: a real smoke search (run once per session), a real
-``mlflow server`` on 127.0.0.1, and small readers of what they recorded."""
+``mlflow server`` on 127.0.0.1, small readers of what they recorded, and the check that an
+export reproduces the metric its search recorded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import ntm
+from ntm.trainer import Trainer
 from search.cluster.env import LOOPBACK_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +151,13 @@ def ray_trial_ids(experiment_dir: Path) -> set[str]:
 def ray_reports(experiment_dir: Path, trial_id: str) -> list[dict[str, Any]]:
     lines = (experiment_dir / trial_id / "result.json").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def assert_reproduces(exported: Path, recorded: dict[str, Any]) -> None:
+    """The exported model gives the search's recorded eval metric on the same seeded batch."""
+    model, _, config = ntm.load(exported)
+    trainer = Trainer(config)
+    trainer.model.load_state_dict(model.state_dict())
+    again = trainer.evaluate()
+    assert again["bit_errors"] == pytest.approx(recorded["eval_bit_errors"], abs=1e-6)
+    assert again["loss"] == pytest.approx(recorded["eval_loss"], rel=1e-5)

@@ -18,7 +18,6 @@ import torch
 
 import ntm
 from ntm.cli import guarded
-from ntm.trainer import Trainer
 from search.export import PROG, main
 from search.launch.results import RESULTS_CSV
 from search.tracking.client import connect
@@ -28,6 +27,7 @@ from tests.search.mlflow_helpers import (
     ROOT,
     SEARCH_TIMEOUT_S,
     Smoke,
+    assert_reproduces,
     free_port,
     ray_reports,
     search_env,
@@ -109,12 +109,7 @@ def test_export_picks_the_best_finished_trial_and_reproduces_its_metric(
         for r in ray_reports(smoke.experiment_dir, metrics["trial_id"])
         if r["step"] == metrics["step"]
     )
-    model, _, config = ntm.load(exported)
-    trainer = Trainer(config)
-    trainer.model.load_state_dict(model.state_dict())
-    again = trainer.evaluate()
-    assert again["bit_errors"] == pytest.approx(recorded["eval_bit_errors"], abs=1e-6)
-    assert again["loss"] == pytest.approx(recorded["eval_loss"], rel=1e-5)
+    assert_reproduces(exported, recorded)
 
 
 @pytest.mark.slow
