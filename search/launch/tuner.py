@@ -88,7 +88,9 @@ def make_tracking(cfg: SearchConfig) -> MlflowTrackingCallback | None:
 
 
 def make_reporter(cfg: SearchConfig) -> CLIReporter:
-    """Ray's table reporter with the columns that matter, best trials first."""
+    """Ray's table reporter with the columns that matter, best trials first: Ray sorts the
+    finished trials by the metric that ``tune.TuneConfig`` declares (``METRIC``, ``MODE``),
+    after the running, paused and pending ones."""
     return CLIReporter(
         metric_columns={
             METRIC: METRIC,
@@ -108,6 +110,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
         },
         max_report_frequency=10 if cfg.smoke_test else 30,
         max_progress_rows=cfg.top,
+        sort_by_metric=True,
     )
 
 
