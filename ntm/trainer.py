@@ -10,7 +10,7 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,13 @@ class Report:
         out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         out.update({f"eval_{k}": v for k, v in out.pop("eval_scores", {}).items()})
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """The inverse of ``to_dict``: a ``history`` entry back to its Report."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        scores = {k[5:]: v for k, v in data.items() if k.startswith("eval_") and k not in names}
+        return cls(**{k: v for k, v in data.items() if k in names}, eval_scores=scores or None)
 
 
 class Trainer:

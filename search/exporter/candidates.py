@@ -28,6 +28,7 @@ from search.launch.confirm import read_confirmed
 from search.tracking.client import connect
 from search.tracking.runs import child_runs, find_parent
 from search.trial.ranking import rank_key
+from search.trial.resume import own_checkpoints
 from search.trial.status import ELIGIBLE, RUNNING, trial_status
 from search.trial.trainable import CHECKPOINT_FILE
 
@@ -72,12 +73,8 @@ def from_ray(experiment_path: str) -> list[Candidate]:
 
 def _newest(fs: pyarrow.fs.FileSystem, trial_dir: str) -> str | None:
     """The newest ``checkpoint_NNNNNN/checkpoint.pt`` of a trial, as a location."""
-    found = sorted(
-        info.path
-        for info in fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
-        if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("checkpoint_")
-    )
-    return storage_uri(fs, f"{found[-1]}/{CHECKPOINT_FILE}") if found else None
+    found = own_checkpoints(fs, trial_dir)
+    return storage_uri(fs, f"{found[-1][1]}/{CHECKPOINT_FILE}") if found else None
 
 
 def _reports(fs: pyarrow.fs.FileSystem, trial_dir: str) -> list[dict[str, Any]]:

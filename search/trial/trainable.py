@@ -2,11 +2,17 @@
 
 Each report (one ASHA "iteration") is the trainer's report (``ntm.trainer.Report``) plus
 the search's keys: ``objective`` (read from the trainer's report: the task's objective at
-the target difficulty), ``max_level_reached``, ``device``, ``node_id`` and ``status``.
+the target difficulty), ``max_level_reached``, ``device``, ``node_id``, ``status`` and
+``training_iteration``, the trainer's report number (Ray's own counter restarts from its
+experiment snapshot after a restore; see ``search.trial.resume``).
 When to stop is the trainer's rule (``ntm.stopping``: steps, time or solved, at report
 boundaries): the report it marks as the last says ``status: "completed"``. A
 NonFiniteError ends the trial with a single ``status: "pruned_nan"`` report (objective
 ``PRUNED_OBJECTIVE``) and a normal return.
+
+A restored trial continues from its newest checkpoint on storage (``search.trial.resume``).
+One restored from a checkpoint newer than Ray's reports that checkpoint's last report again
+(it may never have reached the driver), and returns if that report was its last.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from typing import Any
 import ray
 import torch
 from ray import tune
+from ray.train._internal.session import get_storage
 
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
+from search.trial.resume import restore_newest
 from search.trial.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
 CHECKPOINT_FILE = "checkpoint.pt"  # in each of a trial's checkpoint_NNNNNN directories
@@ -38,16 +46,18 @@ def trial_device() -> str:
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
-def _trainer(config: Mapping[str, Any], device: str) -> Trainer:
-    """A new trainer, or the one in Ray's checkpoint of this trial (after a restore)."""
+def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, bool]:
+    """A new trainer, or this trial's newest checkpoint's (after a restore), and whether that
+    checkpoint is newer than Ray's."""
     planned = run_config_from_trial(config, device=device)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return Trainer(planned)
-    with checkpoint.as_directory() as directory:
+
+    def load(directory: Path) -> Trainer:
         return Trainer.from_checkpoint(
-            Path(directory) / CHECKPOINT_FILE, device=device, threads=planned.train.threads
+            directory / CHECKPOINT_FILE, device=device, threads=planned.train.threads
         )
+
+    trainer, newer = restore_newest(tune.get_checkpoint(), get_storage(), load)
+    return trainer or Trainer(planned), newer
 
 
 class _Trial:
@@ -58,7 +68,7 @@ class _Trial:
         # which Ray node runs this attempt (a trial restored after a node loss moves)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.checkpoint_seconds = settings_from_trial(config).checkpoint_seconds
-        self.trainer = _trainer(config, self.device)
+        self.trainer, self.unreported = _trainer(config, self.device)
         self.max_level = max((int(h["level"]) for h in self.trainer.history), default=0)
         self.last: dict[str, Any] = {}
         self.last_checkpoint = time.monotonic()
@@ -79,6 +89,7 @@ class _Trial:
             "device": self.device,
             "node_id": self.node_id,
             "status": COMPLETED if report.stop_reason is not None else RUNNING,
+            "training_iteration": len(self.trainer.history),  # this report's number
         }  # fmt: skip
 
     def on_report(self, report: Report) -> bool:
@@ -105,6 +116,7 @@ class _Trial:
             "step": event.step,
             "device": self.device,
             "status": PRUNED_NAN,
+            "training_iteration": len(self.trainer.history) + 1,
             "nan_step": event.step,
             "nan_level": event.level,
             "nan_parameters": ",".join(event.parameters),
@@ -118,6 +130,12 @@ def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     trial = _Trial(config)
+    last = trial.trainer.history[-1] if trial.trainer.history else None
+    ended = last is not None and last.get("stop_reason") is not None
+    if last is not None and (trial.unreported or ended):  # see the module docstring
+        trial.on_report(Report.from_dict(last))
+        if ended:
+            return
     try:
         trial.trainer.run(trial.on_report)
     except NonFiniteError as event:

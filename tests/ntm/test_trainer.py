@@ -13,7 +13,7 @@ from ntm import NonFiniteError, NTMConfig, load
 from ntm.checkpoint import CheckpointError
 from ntm.tasks import TaskConfig
 from ntm.train_config import RunConfig, TrainConfig
-from ntm.trainer import Trainer
+from ntm.trainer import Report, Trainer
 
 TINY = RunConfig(
     task=TaskConfig(name="copy", params={"max_length": 4, "bits": 4}),
@@ -130,3 +130,17 @@ def test_lr_decays_once_on_solve_and_survives_resume(tmp_path: Path) -> None:
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-3)
     with pytest.raises(ValueError, match="lr_decay_on_solve"):
         dataclasses.replace(TINY.train, lr_decay_on_solve=0.0)
+
+
+def test_report_from_dict_inverts_to_dict() -> None:
+    full = Report(
+        step=6, sequences=24, level=2, loss=1.5, bit_errors=0.5, grad_norm=2.0,
+        seq_per_sec=100.0, elapsed=0.2, eval_loss=1.25, eval_bit_errors=0.25, objective=0.25,
+        eval_scores={"marker_accuracy": 0.75}, stop_reason="steps", engine="eager",
+    )  # fmt: skip
+    bare = Report(step=3, sequences=12, level=1, loss=2.0, bit_errors=1.0, grad_norm=1.0,
+                  seq_per_sec=90.0, elapsed=0.1)  # fmt: skip
+    # Rule: a history entry (to_dict, eval_scores flattened as eval_<name>) reads back as the
+    # same Report, with or without its optional fields.
+    for report in (full, bare):
+        assert Report.from_dict(report.to_dict()) == report

@@ -1,5 +1,6 @@
 """Kill -9 of the driver mid-search, then --resume: nothing re-run, the searcher state and the
-Optuna study (its sqlite file) kept."""
+Optuna study (its sqlite file) kept; at Tune's default snapshot period, every unfinished trial
+continues from its newest checkpoint on disk and MLflow holds each report once."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ from typing import Any
 import optuna
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from optuna.trial import TrialState
+from ray.tune import ExperimentAnalysis
 
+from ntm.checkpoint import CheckpointError, load_checkpoint
 from search.space.searcher import NTMOptunaSearch
 from search.space.study import STUDY_FILE, TRIAL_ID_ATTR
+from search.trial.resume import checkpoint_index
+from search.trial.trainable import CHECKPOINT_FILE
 
 RUN_PY = Path(__file__).resolve().parents[2] / "search" / "run.py"
 NUM_SAMPLES = 4
@@ -160,3 +166,122 @@ def test_resume_after_sigkill_runs_nothing_twice(tmp_path: Path, psutil: ModuleT
     ray_ids = [t.user_attrs[TRIAL_ID_ATTR] for t in study.get_trials()]
     assert sorted(ray_ids) == sorted(table["trial_id"])
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * NUM_SAMPLES
+
+
+def newest_on_disk(trial_dir: Path) -> tuple[int, dict[str, Any]] | None:
+    """(index, contents) of a trial's newest checkpoint that loads (one the kill cut short
+    does not)."""
+    for path in sorted(trial_dir.glob("checkpoint_*"), reverse=True):
+        try:
+            contents = load_checkpoint(path / CHECKPOINT_FILE)
+        except CheckpointError:
+            continue
+        index = checkpoint_index(str(path))
+        assert index is not None
+        return index, contents
+    return None
+
+
+def snapshot_checkpoints(experiment: Path) -> dict[str, int | None]:
+    """Trial id -> index of the checkpoint Ray's experiment snapshot would restore it from."""
+    trials = ExperimentAnalysis(str(experiment)).trials
+    return {
+        str(t.trial_id): checkpoint_index(t.checkpoint.path) if t.checkpoint else None
+        for t in trials
+    }
+
+
+def wait_for_fresh_checkpoint(experiment: Path, driver: subprocess.Popen[str]) -> str:
+    """Until an unfinished trial known to Ray's snapshot (written >= 1 s before) writes a
+    checkpoint, its second or later: that trial's id. The kill follows at once."""
+    counts: dict[str, int] = {}
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, "the search ended before it could be killed"
+        states = sorted(experiment.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+        snapshot = states[-1].read_text() if states else ""
+        old_enough = bool(states) and time.time() - states[-1].stat().st_mtime >= 1.0
+        for trial_dir in experiment.glob("*/"):
+            count = len(list(trial_dir.glob("checkpoint_*/" + CHECKPOINT_FILE)))
+            fresh = count > counts.get(trial_dir.name, count)
+            counts[trial_dir.name] = count
+            if fresh and old_enough and 2 <= count < REPORTS and trial_dir.name in snapshot:
+                return trial_dir.name
+        time.sleep(0.05)
+    raise AssertionError("no fresh checkpoint after a snapshot within 150 s")
+
+
+def mlflow_reports(uri: str, experiment: str) -> dict[str, dict[int, float]]:
+    """Trial id -> {MLflow step: the trainer's step} of its child run, one entry per point."""
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None
+    out = {}
+    for run in client.search_runs([exp.experiment_id], "tags.`ntm.role` = 'trial'"):
+        history = client.get_metric_history(run.info.run_id, "step")
+        points = [(m.step, m.value) for m in history]
+        assert len({step for step, _ in points}) == len(points), points  # no step twice
+        out[run.data.tags["trial_id"]] = dict(points)
+    return out
+
+
+@pytest.mark.slow
+def test_resume_at_default_snapshot_period_continues_from_newest_checkpoint(
+    tmp_path: Path, psutil: ModuleType
+) -> None:
+    experiment = tmp_path / "resume"
+    env = {k: v for k, v in os.environ.items() if k != "TUNE_GLOBAL_CHECKPOINT_S"}
+    env["PYTHONUNBUFFERED"] = "1"  # Tune's default ("auto": a snapshot every >= 10 s)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracked = [a for a in SEARCH if a != "--no-tracking"] + ["--tracking-uri", uri]
+    tracked[tracked.index("--num-samples") + 1] = "2"  # two trials at once on two cores
+    args = [sys.executable, str(RUN_PY), *tracked, "--storage-path", str(tmp_path)]
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        candidate = wait_for_fresh_checkpoint(experiment, driver)  # type: ignore[arg-type]
+    finally:
+        kill_tree(driver, psutil)  # type: ignore[arg-type]
+    snapshot = snapshot_checkpoints(experiment)
+    on_disk = {t: newest_on_disk(experiment / t) for t in snapshot}
+    ahead = {
+        t: found for t, found in on_disk.items()
+        if found is not None and (snapshot[t] is None or snapshot[t] < found[0])
+        and found[1]["history"][-1].get("stop_reason") is None
+    }  # fmt: skip
+    # Rule (the test meets the problem): Ray's snapshot restores the candidate from an older
+    # checkpoint than its newest on disk.
+    assert candidate in ahead, (candidate, snapshot, {t: f and f[0] for t, f in on_disk.items()})
+
+    resumed = subprocess.run(
+        [sys.executable, str(RUN_PY), "--resume", "--experiment", "resume",
+         "--tracking-uri", uri, "--storage-path", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    # Rule: the resumed search runs to its end, every trial completed.
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    table = pd.read_csv(experiment / "results.csv", dtype={"trial_id": str})
+    assert set(table["status"]) == {"completed"}
+    after = results(experiment)
+    for trial_id, (_, ckpt) in ahead.items():
+        # the reports of the resumed session: from its last first-report-since-restore on
+        starts = [i for i, r in enumerate(after[trial_id]) if r["iterations_since_restore"] == 1]
+        session = after[trial_id][starts[-1] :]
+        # Rule: an unfinished trial continues from its newest checkpoint on disk, not from Ray's
+        # older snapshot and not from scratch: it reports that checkpoint's last report again
+        # (it may not have reached the driver), then every report after it, to the end.
+        resumed_at = len(ckpt["history"])  # the checkpoint's report number
+        assert ckpt["history"][-1]["step"] == ckpt["step"] == resumed_at * REPORT_EVERY
+        assert [r["training_iteration"] for r in session] == list(range(resumed_at, REPORTS + 1)), (
+            trial_id,
+            resumed_at,
+            session,
+        )
+        assert [r["step"] for r in session] == [
+            i * REPORT_EVERY for i in range(resumed_at, REPORTS + 1)
+        ]
+    # Rule: MLflow holds every report of every trial Ray knows exactly once, at the step that
+    # is its report number: no step twice (checked while reading), none dropped after resume.
+    logged = mlflow_reports(uri, "resume")
+    for trial_id in table["trial_id"]:
+        assert logged[trial_id] == {i: i * REPORT_EVERY for i in range(1, REPORTS + 1)}, trial_id

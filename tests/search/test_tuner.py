@@ -15,7 +15,6 @@ from search.cluster.nodes import init_ray
 from search.launch.config import SearchConfig
 from search.launch.tuner import METRIC, MODE, make_reporter
 
-
 CONFIG = {"lr": 1e-3, "batch_size": 8, "controller_size": 32, "memory_n": 16, "memory_m": 8,
           "curriculum": "fixed"}  # fmt: skip
 
