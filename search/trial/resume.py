@@ -13,8 +13,9 @@ here, in the trial, and reads what is on storage:
    if it is not older than Ray's. One the kill cut short does not load; the one before it is
    tried, and Ray's own checkpoint last.
 3. Ray's next checkpoint index is set past the highest on storage, so none is overwritten.
-4. A checkpoint newer than Ray's may hold a report that never reached the driver (the kill
-   came between the two): the caller reports it again (MLflow and ASHA skip it if it did).
+4. A checkpoint newer than Ray's holds reports that Ray's ``result.json`` may lack (it keeps
+   that file as of its snapshot) and that may never have reached the driver: the caller
+   reports them again from the trainer's history (MLflow and ASHA skip those they have).
 
 Ray's ``training_iteration`` restarts from the snapshot's value; a trial therefore reports its
 own (the trainer's report number, ``search.trial.trainable``; Ray fills the key in only when a
@@ -39,7 +40,7 @@ from ntm.checkpoint import CheckpointError
 
 _CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")  # Ray's name for a trial's checkpoint
 
-__all__ = ["checkpoint_index", "own_checkpoints", "restore_newest"]
+__all__ = ["checkpoint_index", "open_checkpoint", "own_checkpoints", "restore_newest"]
 
 T = TypeVar("T")  # what a checkpoint directory loads into (the trial's Trainer)
 
@@ -63,8 +64,9 @@ def own_checkpoints(fs: pyarrow.fs.FileSystem, trial_path: str) -> list[tuple[in
     return sorted(found)
 
 
-def _load(checkpoint: tune.Checkpoint, load: Callable[[Path], T]) -> T:
-    with checkpoint.as_directory() as directory:  # a download from remote storage
+def open_checkpoint(checkpoint: tune.Checkpoint, load: Callable[[Path], T]) -> T:
+    """``load`` of ``checkpoint``'s directory (downloaded first from remote storage)."""
+    with checkpoint.as_directory() as directory:
         return load(Path(directory))
 
 
@@ -83,14 +85,14 @@ def restore_newest(
     if found:  # rule 3
         storage.current_checkpoint_index = max(storage.current_checkpoint_index, found[-1][0])
     if given is not None and PurePosixPath(given.path).parent != trial_path:
-        return _load(given, load), False  # rule 1
+        return open_checkpoint(given, load), False  # rule 1
     floor = checkpoint_index(given.path) if given is not None else None
     for index, path in reversed(found):  # rule 2
         if floor is not None and index < floor:
             break
         try:
-            loaded = _load(tune.Checkpoint(path, filesystem=fs), load)
+            loaded = open_checkpoint(tune.Checkpoint(path, filesystem=fs), load)
         except CheckpointError:
             continue  # cut short by the kill: try the one before
         return loaded, floor is None or index > floor
-    return (_load(given, load) if given is not None else None), False
+    return (open_checkpoint(given, load) if given is not None else None), False

@@ -11,8 +11,11 @@ NonFiniteError ends the trial with a single ``status: "pruned_nan"`` report (obj
 ``PRUNED_OBJECTIVE``) and a normal return.
 
 A restored trial continues from its newest checkpoint on storage (``search.trial.resume``).
-One restored from a checkpoint newer than Ray's reports that checkpoint's last report again
-(it may never have reached the driver), and returns if that report was its last.
+If that checkpoint is newer than Ray's, the reports after Ray's are reported again from the
+trainer's history before training goes on, without redoing their work: they may never have
+reached the driver, and Ray keeps ``result.json`` only as of its snapshot. MLflow and ASHA skip
+those they have. A trial restored from its final checkpoint reports its last report again
+and returns.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ray.train._internal.session import get_storage
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
-from search.trial.resume import restore_newest
+from search.trial.resume import open_checkpoint, restore_newest
 from search.trial.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
 CHECKPOINT_FILE = "checkpoint.pt"  # in each of a trial's checkpoint_NNNNNN directories
@@ -46,9 +49,9 @@ def trial_device() -> str:
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
-def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, bool]:
-    """A new trainer, or this trial's newest checkpoint's (after a restore), and whether that
-    checkpoint is newer than Ray's."""
+def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, int]:
+    """A new trainer, or this trial's newest checkpoint's (after a restore), and how many of
+    its reports Ray's checkpoint holds (the rest are reported again)."""
     planned = run_config_from_trial(config, device=device)
 
     def load(directory: Path) -> Trainer:
@@ -56,8 +59,13 @@ def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, bool]:
             directory / CHECKPOINT_FILE, device=device, threads=planned.train.threads
         )
 
-    trainer, newer = restore_newest(tune.get_checkpoint(), get_storage(), load)
-    return trainer or Trainer(planned), newer
+    given = tune.get_checkpoint()
+    trainer, newer = restore_newest(given, get_storage(), load)
+    if trainer is None:
+        return Trainer(planned), 0
+    if not newer:
+        return trainer, len(trainer.history)
+    return trainer, len(open_checkpoint(given, load).history) if given is not None else 0
 
 
 class _Trial:
@@ -68,12 +76,15 @@ class _Trial:
         # which Ray node runs this attempt (a trial restored after a node loss moves)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.checkpoint_seconds = settings_from_trial(config).checkpoint_seconds
-        self.trainer, self.unreported = _trainer(config, self.device)
-        self.max_level = max((int(h["level"]) for h in self.trainer.history), default=0)
+        self.trainer, self.known = _trainer(config, self.device)
+        history = self.trainer.history
+        if self.known == len(history) and history and history[-1].get("stop_reason"):
+            self.known -= 1  # restored from its final checkpoint: Ray must see the end again
+        self.max_level = max((int(h["level"]) for h in history[: self.known]), default=0)
         self.last: dict[str, Any] = {}
         self.last_checkpoint = time.monotonic()
 
-    def metrics(self, report: Report) -> dict[str, Any]:
+    def metrics(self, report: Report, number: int) -> dict[str, Any]:
         """The trainer's report and the search's keys (see the module docstring)."""
         self.max_level = max(self.max_level, report.level)
         objective = report.objective
@@ -89,21 +100,35 @@ class _Trial:
             "device": self.device,
             "node_id": self.node_id,
             "status": COMPLETED if report.stop_reason is not None else RUNNING,
-            "training_iteration": len(self.trainer.history),  # this report's number
+            "training_iteration": number,  # the trainer's report number
         }  # fmt: skip
 
+    def replay(self) -> bool:
+        """Report again the reports Ray's checkpoint does not hold (module docstring); True
+        when the run had ended."""
+        history = self.trainer.history
+        for number in range(self.known + 1, len(history) + 1):
+            report = Report.from_dict(history[number - 1])
+            self.send(report, number, checkpoint=report.stop_reason is not None)
+        return bool(history) and history[-1].get("stop_reason") is not None
+
     def on_report(self, report: Report) -> bool:
-        metrics = self.metrics(report)
-        self.last = metrics
         due = time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
-        if report.stop_reason is not None or due:
+        number = len(self.trainer.history)
+        self.send(report, number, checkpoint=report.stop_reason is not None or due)
+        return False  # the trainer stops on its own rule
+
+    def send(self, report: Report, number: int, *, checkpoint: bool) -> None:
+        """``tune.report`` report ``number``, with a checkpoint of the trainer if asked."""
+        metrics = self.metrics(report, number)
+        self.last = metrics
+        if checkpoint:
             with tempfile.TemporaryDirectory(prefix="ntm-ckpt-") as directory:
                 self.trainer.save(Path(directory) / CHECKPOINT_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
             self.last_checkpoint = time.monotonic()
         else:
             tune.report(metrics)
-        return False  # the trainer stops on its own rule
 
     def report_nan(self, event: NonFiniteError) -> None:
         metrics = {
@@ -130,12 +155,8 @@ def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     trial = _Trial(config)
-    last = trial.trainer.history[-1] if trial.trainer.history else None
-    ended = last is not None and last.get("stop_reason") is not None
-    if last is not None and (trial.unreported or ended):  # see the module docstring
-        trial.on_report(Report.from_dict(last))
-        if ended:
-            return
+    if trial.replay():  # restored from its final checkpoint: nothing left to train
+        return
     try:
         trial.trainer.run(trial.on_report)
     except NonFiniteError as event:

@@ -182,6 +182,10 @@ def newest_on_disk(trial_dir: Path) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+def checkpoint_at(trial_dir: Path, index: int) -> dict[str, Any]:
+    return load_checkpoint(trial_dir / f"checkpoint_{index:06d}" / CHECKPOINT_FILE)
+
+
 def snapshot_checkpoints(experiment: Path) -> dict[str, int | None]:
     """Trial id -> index of the checkpoint Ray's experiment snapshot would restore it from."""
     trials = ExperimentAnalysis(str(experiment)).trials
@@ -264,22 +268,27 @@ def test_resume_at_default_snapshot_period_continues_from_newest_checkpoint(
     assert set(table["status"]) == {"completed"}
     after = results(experiment)
     for trial_id, (_, ckpt) in ahead.items():
+        index = snapshot[trial_id]
+        known = 0 if index is None else len(checkpoint_at(experiment / trial_id, index)["history"])
+        resumed_at = len(ckpt["history"])  # the newest checkpoint's report number
+        assert ckpt["history"][-1]["step"] == ckpt["step"] == resumed_at * REPORT_EVERY
         # the reports of the resumed session: from its last first-report-since-restore on
         starts = [i for i, r in enumerate(after[trial_id]) if r["iterations_since_restore"] == 1]
         session = after[trial_id][starts[-1] :]
-        # Rule: an unfinished trial continues from its newest checkpoint on disk, not from Ray's
-        # older snapshot and not from scratch: it reports that checkpoint's last report again
-        # (it may not have reached the driver), then every report after it, to the end.
-        resumed_at = len(ckpt["history"])  # the checkpoint's report number
-        assert ckpt["history"][-1]["step"] == ckpt["step"] == resumed_at * REPORT_EVERY
-        assert [r["training_iteration"] for r in session] == list(range(resumed_at, REPORTS + 1)), (
-            trial_id,
-            resumed_at,
-            session,
-        )
-        assert [r["step"] for r in session] == [
-            i * REPORT_EVERY for i in range(resumed_at, REPORTS + 1)
-        ]
+        numbers = [r["training_iteration"] for r in session]
+        # Rule: the resumed session reports every report after Ray's checkpoint once, each at
+        # its own step, to the end...
+        assert numbers == list(range(known + 1, REPORTS + 1)), (trial_id, known, numbers)
+        assert [r["step"] for r in session] == [n * REPORT_EVERY for n in numbers]
+        # ...but trains only after the newest checkpoint on disk (not from Ray's older one, not
+        # from scratch): reports up to it come from the trainer's history and write no
+        # checkpoint; each trained one does (the smoke test checkpoints every report).
+        trained = [r["checkpoint_dir_name"] is not None for r in session]
+        assert trained == [n > resumed_at for n in numbers], (trial_id, resumed_at, session)
+    # Rule: every trial's result.json holds each of its reports (none lost at the kill).
+    for trial_id in table["trial_id"]:
+        iterations = {r["training_iteration"] for r in after[trial_id]}
+        assert iterations == set(range(1, REPORTS + 1)), trial_id
     # Rule: MLflow holds every report of every trial Ray knows exactly once, at the step that
     # is its report number: no step twice (checked while reading), none dropped after resume.
     logged = mlflow_reports(uri, "resume")
