@@ -33,6 +33,7 @@ import torch
 from ray import tune
 from ray.train._internal.session import get_storage
 
+from ntm.checkpoint import load_checkpoint
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
@@ -59,13 +60,16 @@ def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, int]:
             directory / CHECKPOINT_FILE, device=device, threads=planned.train.threads
         )
 
+    def reports_in(directory: Path) -> int:  # reads no state into torch (its RNG stays)
+        return len(load_checkpoint(directory / CHECKPOINT_FILE)["history"])
+
     given = tune.get_checkpoint()
     trainer, newer = restore_newest(given, get_storage(), load)
     if trainer is None:
         return Trainer(planned), 0
     if not newer:
         return trainer, len(trainer.history)
-    return trainer, len(open_checkpoint(given, load).history) if given is not None else 0
+    return trainer, open_checkpoint(given, reports_in) if given is not None else 0
 
 
 class _Trial:
