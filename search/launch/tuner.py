@@ -111,6 +111,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
         max_report_frequency=10 if cfg.smoke_test else 30,
         max_progress_rows=cfg.top,
         sort_by_metric=True,
+        print_intermediate_tables=True,  # not left to Tune's global verbosity at this call
     )
 
 

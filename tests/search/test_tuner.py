@@ -10,6 +10,7 @@ import pytest
 import ray
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
+from ray.tune.utils import log
 
 from search.cluster.nodes import init_ray
 from search.launch.config import SearchConfig
@@ -36,8 +37,10 @@ def local_ray() -> Iterator[None]:
 
 @pytest.mark.usefixtures("local_ray")
 def test_reporter_lists_finished_trials_best_first(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Tune's verbosity as the search sets it (RunConfig(verbose=1)), whatever ran before
+    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
     storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
     reporter = make_reporter(SearchConfig(top=10))
     reporter.setup(start_time=0.0, total_samples=3, metric=METRIC, mode=MODE)  # as Tune does
