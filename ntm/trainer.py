@@ -163,11 +163,16 @@ class Trainer:
         return task_scores(self.task, logits, batch)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
+    def run(
+        self,
+        on_report: Callable[[Report], bool | None] | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Train until a stop rule of ``ntm.stopping`` holds at a report; returns the history.
 
         ``on_report`` is called after every report (the last one has ``stop_reason`` set);
-        returning True stops training. NonFiniteError propagates at the step where it happens.
+        returning True stops training. ``on_step(step)`` is called after every optimizer step
+        (a progress bar). NonFiniteError propagates at the step where it happens.
         """
         cfg = self.config.train
         window: list[tuple[float, float, float]] = []
@@ -175,6 +180,8 @@ class Trainer:
         while cfg.steps == 0 or self.step < cfg.steps:
             level = self.scheduler.next_level(self.level_rng)
             window.append(self.train_step(level))
+            if on_step is not None:
+                on_step(self.step)
             if self.step % cfg.report_every and not self._last_step():
                 continue
             now = time.perf_counter()
