@@ -15,8 +15,8 @@ import optuna
 import ray
 from ray import tune
 from ray.tune import CLIReporter
-from ray.tune.schedulers import ASHAScheduler
 
+from search.launch.asha import CurriculumASHA
 from search.launch.config import SearchConfig
 from search.space.format import SearchSpace
 from search.space.searcher import NTMOptunaSearch
@@ -128,7 +128,8 @@ def build_tuner(
     cfg: SearchConfig, space: SearchSpace, callback: MlflowTrackingCallback | None
 ) -> tune.Tuner:
     """A new search's Tuner: the space through Optuna, every trial's fixed settings, ASHA."""
-    scheduler = ASHAScheduler(
+    scheduler = CurriculumASHA(
+        curriculum_grace=cfg.curriculum_grace_iterations,
         time_attr="training_iteration",
         max_t=cfg.max_iterations,
         grace_period=cfg.grace,
