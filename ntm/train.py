@@ -64,7 +64,8 @@ TRAIN_HELP = {
     "threads": "torch threads",
     "lr_decay_on_solve": "multiply lr by this once the target level is first solved (1 = off)",
     "inject_nan_at_step": "fault injection: NaN loss at this step",
-    "engine": "auto | eager | manual | compiled (auto: manual on CPU, eager elsewhere)",
+    "engine": "auto | eager | manual | compiled (auto, on CPU: manual for 2,000 steps, then "
+    "compiled; eager elsewhere)",
 }
 
 

@@ -74,17 +74,11 @@ class Trainer:
         # refused before anything is created.
         self.config, self.task, model, self.scheduler = build_run(config)
         self.model = model.to(self.device)
-        # The train step's forward/backward, e.g. "compiled" (see ntm.engines); the LSTM
-        # baseline always runs eager.
-        self.engine = (
-            "eager"
-            if self.config.model.model == "lstm"
-            else resolve_engine(cfg.engine, self.device, steps=cfg.steps)
-        )
+        self.step = 0
+        self.engine = self._engine()  # refreshed before every step (``auto`` switches)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.level_rng = random.Random(cfg.seed)
-        self.step = 0
         self.sequences = 0
         self.elapsed = 0.0
         self.history: list[dict[str, Any]] = []
@@ -92,6 +86,13 @@ class Trainer:
         self._names = [n for n, _ in self.model.named_parameters()]
 
     # -- one step ---------------------------------------------------------------------------
+    def _engine(self) -> str:
+        """The next train step's forward/backward, e.g. "compiled" (``ntm.engines``: ``auto``
+        depends on the steps made so far); the LSTM baseline always runs eager."""
+        if self.config.model.model == "lstm":
+            return "eager"
+        return resolve_engine(self.config.train.engine, self.device, done=self.step)
+
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
         if isinstance(self.model, NTM):
@@ -105,6 +106,7 @@ class Trainer:
         """One optimizer step at ``level``; returns (bits/seq, bit errors/seq, grad norm)."""
         cfg = self.config.train
         batch = self.task.sample(cfg.batch_size, level, self.data_rng).to(self.device)
+        self.engine = self._engine()
         loss, errors = self.batch_loss(batch)
         if cfg.inject_nan_at_step is not None and self.step + 1 == cfg.inject_nan_at_step:
             loss = loss * float("nan")  # documented fault injection: real NaN gradients

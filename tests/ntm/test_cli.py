@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,10 @@ def test_config_file_values_are_the_defaults_and_options_override(tmp_path: Path
     config, path = _saved_config(tmp_path)
     # --config alone rebuilds the saved run (the task decides the widths, as without it)
     same = config_from_args(parse_args(["--config", str(path)]))
-    widths = {"input_size": same.model.input_size, "output_size": same.model.output_size}
+    widths: dict[str, Any] = {
+        "input_size": same.model.input_size,
+        "output_size": same.model.output_size,
+    }
     assert same == dataclasses.replace(config, model=dataclasses.replace(config.model, **widths))
     # options on the command line win, and the file's task/curriculum params merge under them
     args = ["--config", str(path), "--seed", "3", "--task-param", "max_length=6",
