@@ -7,12 +7,12 @@
 The search ran with ``CurriculumASHA``, the more lenient of the two, so every report either
 scheduler needs is on disk: each trial's ``result.json`` lines are fed to a fresh scheduler
 of each kind in the order they arrived (their ``timestamp``, then the trial's start), with
-the search's own ASHA settings (``--max-iterations``, grace, reduction factor, curriculum
-grace, read from the experiment's ``search.json``). For every trial it prints whether and at
-which iteration each scheduler would stop it, with its curriculum and how it ended in the real
-run (``status``, final objective, level), as JSON lines, then a summary: curriculum trials
-stopped at the first rung by each scheduler, and how many of those the real run saw reach their
-target level or solve it.
+the search's default ASHA settings (grace, reduction factor, curriculum grace; pass
+``--max-iterations`` if the search changed it). For every trial it prints whether and at which
+iteration each scheduler would stop it, with its curriculum and how it ended in the real run
+(``status``, ``stop_reason``, final objective, whether it reached its target level), as JSON
+lines, then a summary: curriculum trials stopped at the first rung by each scheduler, and how
+many of those reached their target level or solved in the real run.
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ sys.path.insert(0, str(_HERE.parent))
 from ray.tune.experiment import Trial  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler  # noqa: E402
 
+from ntm.stopping import SOLVED  # noqa: E402
 from search.launch.asha import CurriculumASHA  # noqa: E402
 from search.launch.config import SearchConfig  # noqa: E402
-from search.trial.status import COMPLETED  # noqa: E402
-
-SOLVED = 0.01  # the search's default --stop-bit-errors
 
 
 def trial_reports(experiment: Path) -> dict[str, list[dict[str, Any]]]:
@@ -96,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             "status": last.get("status"),
             "final_objective": last.get("objective"),
             "target_reached": reached,
-            "solved": last.get("status") == COMPLETED and last["objective"] < SOLVED,
+            "stop_reason": last.get("stop_reason"),
+            "solved": last.get("stop_reason") == SOLVED,
         }
         print(json.dumps(row), flush=True)
         if curriculum == "none":
