@@ -116,9 +116,9 @@ def start_point_config(task: str, *, seed: int, opts: dict[str, Any]) -> RunConf
     """
     trial = start_point(task)
     if opts["model"] == "lstm":
-        trial.update(
-            model="lstm", controller_layers=opts["lstm_layers"], controller_size=opts["lstm_size"]
-        )
+        trial.update(model="lstm", controller="lstm", controller_layers=opts["lstm_layers"],
+                     controller_size=opts["lstm_size"])  # fmt: skip
+        trial.pop("activation", None)  # (a feed-forward recipe's)
     per_report = opts["eval_sequences"]
     trial.update(
         seed=seed,

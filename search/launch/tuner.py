@@ -15,8 +15,8 @@ import optuna
 import ray
 from ray import tune
 from ray.tune import CLIReporter
-from ray.tune.schedulers import ASHAScheduler
 
+from search.launch.asha import CurriculumASHA
 from search.launch.config import SearchConfig
 from search.space.format import SearchSpace
 from search.space.searcher import NTMOptunaSearch
@@ -87,10 +87,23 @@ def make_tracking(cfg: SearchConfig) -> MlflowTrackingCallback | None:
     return make_tracking_callback(tracking_uri(cfg.tracking_uri), str(cfg.experiment), params)
 
 
-def make_reporter(cfg: SearchConfig) -> CLIReporter:
+_PARAMETER_COLUMNS = {
+    "model": "model",
+    "lr": "lr",
+    "batch_size": "batch",
+    "controller_size": "ctrl",
+    "memory_n": "N",
+    "memory_m": "M",
+    "curriculum": "curriculum",
+}
+
+
+def make_reporter(cfg: SearchConfig, space: SearchSpace) -> CLIReporter:
     """Ray's table reporter with the columns that matter, best trials first: Ray sorts the
     finished trials by the metric that ``tune.TuneConfig`` declares (``METRIC``, ``MODE``),
-    after the running, paused and pending ones."""
+    after the running, paused and pending ones. Of the parameters, those every trial of
+    ``space`` has (Ray fails on a column a trial lacks)."""
+    always = {p.name for p in space.params if not p.when}
     return CLIReporter(
         metric_columns={
             METRIC: METRIC,
@@ -100,14 +113,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
             "status": "state",
             "training_iteration": "iter",
         },
-        parameter_columns={
-            "lr": "lr",
-            "batch_size": "batch",
-            "controller_size": "ctrl",
-            "memory_n": "N",
-            "memory_m": "M",
-            "curriculum": "curriculum",
-        },
+        parameter_columns={k: v for k, v in _PARAMETER_COLUMNS.items() if k in always},
         max_report_frequency=10 if cfg.smoke_test else 30,
         max_progress_rows=cfg.top,
         sort_by_metric=True,
@@ -126,7 +132,8 @@ def build_tuner(
     cfg: SearchConfig, space: SearchSpace, callback: MlflowTrackingCallback | None
 ) -> tune.Tuner:
     """A new search's Tuner: the space through Optuna, every trial's fixed settings, ASHA."""
-    scheduler = ASHAScheduler(
+    scheduler = CurriculumASHA(
+        curriculum_grace=cfg.curriculum_grace_iterations,
         time_attr="training_iteration",
         max_t=cfg.max_iterations,
         grace_period=cfg.grace,
@@ -155,6 +162,6 @@ def build_tuner(
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(cfg)),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=1,
-            progress_reporter=make_reporter(cfg),
+            progress_reporter=make_reporter(cfg, space),
         ),
     )

@@ -15,6 +15,7 @@ from ray.tune.utils import log
 from search.cluster.nodes import init_ray
 from search.launch.config import SearchConfig
 from search.launch.tuner import METRIC, MODE, make_reporter
+from search.space.load import default_space_path, load_space
 
 CONFIG = {"lr": 1e-3, "batch_size": 8, "controller_size": 32, "memory_n": 16, "memory_m": 8,
           "curriculum": "fixed"}  # fmt: skip
@@ -42,7 +43,7 @@ def test_reporter_lists_finished_trials_best_first(
     # Tune's verbosity as the search sets it (RunConfig(verbose=1)), whatever ran before
     monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
     storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
-    reporter = make_reporter(SearchConfig(top=10))
+    reporter = make_reporter(SearchConfig(top=10), load_space(default_space_path("copy")))
     reporter.setup(start_time=0.0, total_samples=3, metric=METRIC, mode=MODE)  # as Tune does
     objectives = {"aaaa0001": 0.5, "aaaa0002": 0.01, "aaaa0003": 2.0}  # in trial id order
     reporter.report([finished_trial(t, v, storage) for t, v in objectives.items()], True)
