@@ -7,6 +7,12 @@ When to stop is the trainer's rule (``ntm.stopping``: steps, time or solved, at 
 boundaries): the report it marks as the last says ``status: "completed"``. A
 NonFiniteError ends the trial with a single ``status: "pruned_nan"`` report (objective
 ``PRUNED_OBJECTIVE``) and a normal return.
+
+Restored from a checkpoint, the trial's own config rules its ``lr`` and curriculum parameters
+(``Trainer.set_hyperparameters``): after a PBT exploit they are the mutated values, not the
+copied checkpoint's. Each checkpoint's Ray metadata names the trial that saved it
+(``search.trial.lineage``); a trial restored from another trial's checkpoint was exploited
+from it, and its reports from then on carry ``exploited_from`` and ``exploited_at_step``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ray import tune
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
+from search.trial.lineage import Lineage
 from search.trial.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
 CHECKPOINT_FILE = "checkpoint.pt"  # in each of a trial's checkpoint_NNNNNN directories
@@ -45,9 +52,11 @@ def _trainer(config: Mapping[str, Any], device: str) -> Trainer:
     if checkpoint is None:
         return Trainer(planned)
     with checkpoint.as_directory() as directory:
-        return Trainer.from_checkpoint(
+        trainer = Trainer.from_checkpoint(
             Path(directory) / CHECKPOINT_FILE, device=device, threads=planned.train.threads
         )
+    trainer.set_hyperparameters(lr=planned.train.lr, curriculum_params=planned.curriculum.params)
+    return trainer
 
 
 class _Trial:
@@ -57,8 +66,13 @@ class _Trial:
         self.device = trial_device()
         # which Ray node runs this attempt (a trial restored after a node loss moves)
         self.node_id = ray.get_runtime_context().get_node_id()
-        self.checkpoint_seconds = settings_from_trial(config).checkpoint_seconds
+        settings = settings_from_trial(config)
+        self.checkpoint_seconds = settings.checkpoint_seconds
+        self.checkpoint_every = settings.checkpoint_every
         self.trainer = _trainer(config, self.device)
+        self.lineage = Lineage.restored(
+            tune.get_context().get_trial_id(), tune.get_checkpoint(), len(self.trainer.history)
+        )
         self.max_level = max((int(h["level"]) for h in self.trainer.history), default=0)
         self.last: dict[str, Any] = {}
         self.last_checkpoint = time.monotonic()
@@ -79,16 +93,21 @@ class _Trial:
             "device": self.device,
             "node_id": self.node_id,
             "status": COMPLETED if report.stop_reason is not None else RUNNING,
+            **self.lineage.metrics(),
         }  # fmt: skip
 
     def on_report(self, report: Report) -> bool:
         metrics = self.metrics(report)
         self.last = metrics
         due = time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
+        every = self.checkpoint_every
+        due = due or (every > 0 and len(self.trainer.history) % every == 0)
         if report.stop_reason is not None or due:
             with tempfile.TemporaryDirectory(prefix="ntm-ckpt-") as directory:
                 self.trainer.save(Path(directory) / CHECKPOINT_FILE)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+                checkpoint = tune.Checkpoint.from_directory(directory)
+                checkpoint.set_metadata(self.lineage.metadata())
+                tune.report(metrics, checkpoint=checkpoint)
             self.last_checkpoint = time.monotonic()
         else:
             tune.report(metrics)
