@@ -36,6 +36,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_ROOT))
 
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from ntm.cli import guarded  # noqa: E402
 from ntm.train_config import SOLVED_BIT_ERRORS  # noqa: E402
@@ -54,6 +56,7 @@ from ntm.trainer import Trainer  # noqa: E402
 from search.launch.cli import build_parser, config_from_args  # noqa: E402
 from search.launch.config import SearchConfig  # noqa: E402
 from search.launch.results import RESULTS_CSV, status_counts  # noqa: E402
+from search.space.load import default_space_path  # noqa: E402
 from search.trial.trainable import CHECKPOINT_FILE  # noqa: E402
 
 
@@ -88,9 +91,24 @@ def run_search(run_args: list[str]) -> tuple[SearchConfig, pd.DataFrame | None, 
     return cfg, pd.read_csv(f"{cfg.experiment_path}/{RESULTS_CSV}", dtype={"trial_id": str}), wall
 
 
-def compare(schedulers: list[str], run_args: list[str]) -> int:
+def short_copy_space(max_length: int, directory: str) -> str:
+    """``search/spaces/copy.yaml`` on copy lengths 1..max_length (without ``staged``), written
+    to ``directory``."""
+    space = yaml.safe_load(default_space_path("copy").read_text())
+    space["task_params"]["max_length"] = max_length
+    params = space["params"]
+    params["curriculum"]["choice"].remove("staged")
+    del params["stages"]
+    path = Path(directory) / f"copy_1_{max_length}.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return str(path)
+
+
+def compare(schedulers: list[str], run_args: list[str], copy_max_length: int | None) -> int:
     """The same search (same budget in sequences) once per scheduler; see the docstring."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    if copy_max_length is not None:
+        run_args = [*run_args, "--space", short_copy_space(copy_max_length, tempfile.mkdtemp())]
     for name in schedulers:
         args = [*run_args, "--scheduler", name, "--experiment", f"compare-{name}-{stamp}"]
         cfg, table, wall = run_search(args)
@@ -115,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solved-below", type=float, default=0.1, help="bit errors/seq")
     p.add_argument("--max-size", type=int, default=20, help="largest exact size evaluated")
     p.add_argument("--compare", help="schedulers to compare at an equal budget, e.g. asha,pbt")
+    p.add_argument("--copy-max-length", type=int, help="--compare on copy lengths 1..L")
     p.add_argument("run_args", nargs="*", help="arguments for search/run.py (after --)")
     args = p.parse_args(argv)
     if args.compare:
-        return compare(args.compare.split(","), args.run_args)
+        return compare(args.compare.split(","), args.run_args, args.copy_max_length)
     cfg, table, wall = run_search(args.run_args)
     if table is None:
         return 1
