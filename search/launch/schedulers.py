@@ -6,21 +6,40 @@ PBT and PB2 perturb every ``SearchConfig.perturbation`` iterations (``training_i
 a trial in the lowest quarter of the population copies the checkpoint and config of one in
 the top quarter (the exploit) and explores: PBT resamples (p = 0.25) or multiplies by 0.8 or
 1.2 each explored value, PB2 chooses them with a GP bandit; values are clipped to the space.
+A trial's last report (``status: completed``) is not a perturbation: copying a finished run
+leaves nothing to train.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pb2 import PB2
 
 from ntm.cli import UsageError
 from search.space.population import Population
+from search.trial.status import COMPLETED
 
 SCHEDULER_NAMES = ("asha", "pbt", "pb2")
 POPULATION_SCHEDULERS = ("pbt", "pb2")
 _TIME_ATTR = "training_iteration"
 
 __all__ = ["POPULATION_SCHEDULERS", "SCHEDULER_NAMES", "check_scheduler", "make_scheduler"]
+
+
+class _PBT(PopulationBasedTraining):
+    """PBT that leaves a trial's last report alone (no exploit of or into a finished run)."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        if result.get("status") == COMPLETED:
+            return TrialScheduler.CONTINUE
+        return str(super().on_trial_result(tune_controller, trial, result))
+
+
+class _PB2(_PBT, PB2):
+    """PB2, with the same rule."""
 
 
 def check_scheduler(name: str) -> None:
@@ -49,14 +68,14 @@ def make_scheduler(
     if population is None:
         raise ValueError(f"--scheduler {name} needs the space's population, but got None")
     if name == "pb2":
-        return PB2(
+        return _PB2(
             time_attr=_TIME_ATTR,
             perturbation_interval=interval,
             hyperparam_bounds=population.bounds(),
             custom_explore_fn=population.clip,
             log_config=False,
         )
-    return PopulationBasedTraining(
+    return _PBT(
         time_attr=_TIME_ATTR,
         perturbation_interval=interval,
         hyperparam_mutations=population.mutations(),

@@ -132,11 +132,27 @@ class _Trial:
             metrics.setdefault(key, math.nan)
         tune.report(metrics)
 
+    def report_copied_end(self) -> None:
+        """A PBT exploit copied the checkpoint of a run's last report: nothing is left to
+        train. One report of that copied end, as this trial's, so that its last result (table,
+        ranking, MLflow) is its own and names the exploit."""
+        last = self.trainer.history[-1]
+        self.max_level = max(self.max_level, int(last["level"]))
+        tune.report(
+            {**last, "objective": last.get("objective", PRUNED_OBJECTIVE),
+             "max_level_reached": self.max_level, "device": self.device,
+             "node_id": self.node_id, "status": COMPLETED, **self.lineage.metrics()}
+        )  # fmt: skip
+
 
 def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
     trial = _Trial(config)
+    steps = trial.trainer.config.train.steps
+    if trial.lineage.exploited_from is not None and steps and trial.trainer.step >= steps:
+        trial.report_copied_end()
+        return
     try:
         trial.trainer.run(trial.on_report)
     except NonFiniteError as event:
