@@ -1,26 +1,35 @@
 """Train one NTM standalone.
 
     python -m ntm.train --task copy --task-param max_length=20 --curriculum plateau --steps 3000
+    python -m ntm.train --config exported/NAME/config.json --seed 3 --steps 5000
 
-Progress is printed per report (or as JSON lines with --json). Checkpoints are written
-atomically to --checkpoint (every --checkpoint-every reports, and at the end); --resume
-continues a run from its checkpoint with the same subsequent losses. The model, curriculum
-and optimisation options are the fields of NTMConfig, CurriculumConfig and TrainConfig.
+A progress bar with an ETA runs between reports when stderr is a terminal (--no-progress
+turns it off); each report is printed as a line (or as JSON lines with --json), and the
+parameter count is printed at the start. --config starts from a saved run config (an
+export's config.json, or its directory): its values become the defaults, and any option
+given on the command line overrides them. Checkpoints are written atomically to --checkpoint
+(every --checkpoint-every reports, and at the end); --resume continues a run from its
+checkpoint with the same subsequent losses. The model, curriculum and optimisation options
+are the fields of NTMConfig, CurriculumConfig and TrainConfig.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
 
 from curricula import SCHEDULERS, CurriculumConfig
 from ntm.cli import Parser, UsageError, add_fields, field_values, guarded, parse_key_values
 from ntm.config import NTMConfig
 from ntm.events import NonFiniteError
 from ntm.tasks import TASKS, TaskConfig
-from ntm.train_config import RunConfig, TrainConfig
+from ntm.train_config import RunConfig, TrainConfig, load_run_config
 from ntm.trainer import Report, Trainer
 
 PROG = "python -m ntm.train"
@@ -55,12 +64,16 @@ TRAIN_HELP = {
     "threads": "torch threads",
     "lr_decay_on_solve": "multiply lr by this once the target level is first solved (1 = off)",
     "inject_nan_at_step": "fault injection: NaN loss at this step",
-    "engine": "auto | eager | manual | compiled (auto: manual on CPU, eager elsewhere)",
+    "engine": "auto | eager | manual | compiled (auto, on CPU: manual for 2,000 steps, then "
+    "compiled; eager elsewhere)",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description=__doc__)
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="start from this run config (JSON, e.g. exported/NAME/config.json); "
+                   "options given override it")  # fmt: skip
     g = p.add_argument_group("task")
     g.add_argument("--task", default=TaskConfig().name, help=" | ".join(sorted(TASKS)))
     g.add_argument("--task-param", action="append", metavar="KEY=VALUE",
@@ -82,7 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resume from this checkpoint (other options ignored except "
                    "--steps/--max-seconds)")  # fmt: skip
     g.add_argument("--json", action="store_true", help="print reports as JSON lines")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")  # fmt: skip
     return p
+
+
+def config_defaults(config: RunConfig) -> dict[str, Any]:
+    """The parser defaults that rebuild ``config`` (``--config``): the task's and the
+    curriculum's params as ``KEY=VALUE`` items that later ones on the command line override."""
+    values: dict[str, Any] = {"task": config.task.name}
+    values["task_param"] = [f"{k}={json.dumps(v)}" for k, v in config.task.params.items()]
+    model = {k: v for k, v in dataclasses.asdict(config.model).items() if k not in _TASK_WIDTHS}
+    curriculum = dataclasses.asdict(config.curriculum)
+    values["curriculum_param"] = [
+        f"{k}={json.dumps(v)}" for k, v in curriculum.pop("params").items()
+    ]
+    curriculum.pop("target_level")
+    values.update({_CURRICULUM.get(k, k): v for k, v in curriculum.items()})
+    return values | model | dataclasses.asdict(config.train)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options; with ``--config FILE`` the file's values are the defaults."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None and args.resume is None:
+        parser.set_defaults(**config_defaults(load_run_config(args.config)))
+        args = parser.parse_args(argv)
+    return args
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -115,8 +155,19 @@ def format_report(r: Report) -> str:
     return line
 
 
+def describe(trainer: Trainer) -> str:
+    """The run in one line: task, model, parameter count, engine, device, planned steps."""
+    cfg = trainer.config
+    count = sum(p.numel() for p in trainer.model.parameters())
+    steps = f"{cfg.train.steps:,} steps" if cfg.train.steps else "no step limit"
+    return (
+        f"{cfg.task.name}, {cfg.model.model} model with {count:,} parameters, engine "
+        f"{trainer.engine}, {cfg.train.device}, {steps}, from step {trainer.step:,}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.resume is not None:
         trainer = Trainer.from_checkpoint(
             args.resume, steps=args.steps, max_seconds=args.max_seconds
@@ -128,20 +179,40 @@ def main(argv: list[str] | None = None) -> int:
             f"--checkpoint must be a file path, but got a directory: {args.checkpoint}"
         )
 
+    print(f"{PROG}: {describe(trainer)}", file=sys.stderr, flush=True)
+    steps = trainer.config.train.steps
+    bar = tqdm(
+        total=steps or None,
+        initial=trainer.step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=None if args.progress is None else not args.progress,  # None: tty only
+    )
+
+    def emit(line: str, file: Any = sys.stdout) -> None:
+        if bar.disable:
+            print(line, file=file, flush=True)
+        else:
+            bar.write(line, file=file)  # above the bar
+
     def on_report(report: Report) -> bool:
-        print(json.dumps(report.to_dict()) if args.json else format_report(report), flush=True)
+        emit(json.dumps(report.to_dict()) if args.json else format_report(report))
         if args.checkpoint is not None and len(trainer.history) % args.checkpoint_every == 0:
             trainer.save(args.checkpoint)
         return False
 
-    try:
-        trainer.run(on_report)
-    except NonFiniteError as event:
-        print(f"{PROG}: stopped: {event}", file=sys.stderr)
-        return 3
-    finally:
-        if args.checkpoint is not None and trainer.step > 0:
-            trainer.save(args.checkpoint)
+    def on_step(step: int) -> None:
+        bar.update(step - bar.n)
+
+    with bar:
+        try:
+            trainer.run(on_report, on_step)
+        except NonFiniteError as event:
+            emit(f"{PROG}: stopped: {event}", file=sys.stderr)
+            return 3
+        finally:
+            if args.checkpoint is not None and trainer.step > 0:
+                trainer.save(args.checkpoint)
     final = trainer.evaluate()
     print(
         json.dumps(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curricula import CurriculumConfig
@@ -139,3 +141,20 @@ class RunConfig:
             ),
             train=from_mapping(TrainConfig, values.get("train", {}), what="train"),
         )
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """The RunConfig in a JSON file (``RunConfig.to_dict()``), e.g. an export's
+    ``config.json``; ``path`` may be the export directory. ValueError names what is wrong."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    if not p.is_file():
+        raise ValueError(f"--config: no such file: {p}")
+    try:
+        values = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--config: {p} is not a JSON run config ({exc})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config: {p} must hold a JSON object with keys task, model, ...")
+    return RunConfig.from_dict(values)

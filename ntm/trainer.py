@@ -76,17 +76,11 @@ class Trainer:
         # refused before anything is created.
         self.config, self.task, model, self.scheduler = build_run(config)
         self.model = model.to(self.device)
-        # The train step's forward/backward, e.g. "compiled" (see ntm.engines); the LSTM
-        # baseline always runs eager.
-        self.engine = (
-            "eager"
-            if self.config.model.model == "lstm"
-            else resolve_engine(cfg.engine, self.device, steps=cfg.steps)
-        )
+        self.step = 0
+        self.engine = self._engine()  # refreshed before every step (``auto`` switches)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.data_rng = torch.Generator().manual_seed(cfg.seed)
         self.level_rng = random.Random(cfg.seed)
-        self.step = 0
         self.sequences = 0
         self.elapsed = 0.0
         self.history: list[dict[str, Any]] = []
@@ -94,6 +88,13 @@ class Trainer:
         self._names = [n for n, _ in self.model.named_parameters()]
 
     # -- one step ---------------------------------------------------------------------------
+    def _engine(self) -> str:
+        """The next train step's forward/backward, e.g. "compiled" (``ntm.engines``: ``auto``
+        depends on the steps made so far); the LSTM baseline always runs eager."""
+        if self.config.model.model == "lstm":
+            return "eager"
+        return resolve_engine(self.config.train.engine, self.device, done=self.step)
+
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
         if isinstance(self.model, NTM):
@@ -107,6 +108,7 @@ class Trainer:
         """One optimizer step at ``level``; returns (bits/seq, bit errors/seq, grad norm)."""
         cfg = self.config.train
         batch = self.task.sample(cfg.batch_size, level, self.data_rng).to(self.device)
+        self.engine = self._engine()
         loss, errors = self.batch_loss(batch)
         if cfg.inject_nan_at_step is not None and self.step + 1 == cfg.inject_nan_at_step:
             loss = loss * float("nan")  # documented fault injection: real NaN gradients
@@ -165,11 +167,16 @@ class Trainer:
         return task_scores(self.task, logits, batch)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, on_report: Callable[[Report], bool | None] | None = None) -> list[dict[str, Any]]:
+    def run(
+        self,
+        on_report: Callable[[Report], bool | None] | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Train until a stop rule of ``ntm.stopping`` holds at a report; returns the history.
 
         ``on_report`` is called after every report (the last one has ``stop_reason`` set);
-        returning True stops training. NonFiniteError propagates at the step where it happens.
+        returning True stops training. ``on_step(step)`` is called after every optimizer step
+        (a progress bar). NonFiniteError propagates at the step where it happens.
         """
         cfg = self.config.train
         window: list[tuple[float, float, float]] = []
@@ -177,6 +184,8 @@ class Trainer:
         while cfg.steps == 0 or self.step < cfg.steps:
             level = self.scheduler.next_level(self.level_rng)
             window.append(self.train_step(level))
+            if on_step is not None:
+                on_step(self.step)
             if self.step % cfg.report_every and not self._last_step():
                 continue
             now = time.perf_counter()

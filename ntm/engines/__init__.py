@@ -10,9 +10,9 @@ same cell, ``ntm.model.cell_step``:
   without autograd, then a hand-written backward stage by stage (``ntm.engines.stages``).
 - ``compiled``: ``manual`` with the step's forward and backward compiled by inductor
   (``ntm.engines.compiled``), kernels cached on disk for the whole machine.
-- ``auto``: on CPU, ``compiled`` for a run of at least ``AUTO_COMPILE_MIN_STEPS`` steps (or
-  with no step limit), where a one-off compile pays for itself, else ``manual``; ``eager``
-  on other devices.
+- ``auto``: on CPU, ``manual`` for a run's first ``AUTO_COMPILE_AFTER_STEPS`` steps, then
+  ``compiled``: a run that ends early (a search trial that solves, or that ASHA stops) never
+  pays a compile, a long one pays it once; ``eager`` on other devices.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from ntm.model import NTM
 
 ENGINES = ("auto", "eager", "manual", "compiled")
 # A cold compile (a model config not yet in inductor's disk cache) costs ~25-60 s on one
-# core; at B=8-32 the compiled step saves ~20-40 ms (benchmarks/RESULTS.md), so it repays
-# itself within ~2,000 steps; a warm cache (re-tracing only, ~5-10 s) repays much sooner.
-AUTO_COMPILE_MIN_STEPS = 2000
+# core (~100-150 s on a loaded machine); at B=8-32 the compiled step saves ~20-40 ms
+# (benchmarks/RESULTS.md). Switching after 2,000 uncompiled steps spends about one compile's
+# worth of time before paying for one (the ski-rental rule: never worse than twice the best
+# choice made in hindsight), whatever the run's length turns out to be.
+AUTO_COMPILE_AFTER_STEPS = 2000
 
 
 def check_engine(engine: str) -> None:
@@ -36,15 +38,17 @@ def check_engine(engine: str) -> None:
         raise ValueError(f"engine must be one of {list(ENGINES)}, but got engine={engine!r}.")
 
 
-def resolve_engine(engine: str, device: torch.device | str, *, steps: int = 0) -> str:
-    """The concrete engine ``engine`` means on ``device`` for a run of ``steps`` (0 = no
-    limit): ``auto`` is ``compiled`` on CPU for long runs, ``manual`` for short ones."""
+def resolve_engine(engine: str, device: torch.device | str, *, done: int | None = None) -> str:
+    """The concrete engine ``engine`` means on ``device`` for the next step of a run that has
+    made ``done`` steps: ``auto`` on CPU is ``manual`` for the first
+    ``AUTO_COMPILE_AFTER_STEPS`` steps and ``compiled`` after (``done=None``, outside a run:
+    ``compiled``); ``eager`` on other devices."""
     check_engine(engine)
     if engine != "auto":
         return engine
     if torch.device(device).type != "cpu":
         return "eager"
-    return "compiled" if steps == 0 or steps >= AUTO_COMPILE_MIN_STEPS else "manual"
+    return "manual" if done is not None and done < AUTO_COMPILE_AFTER_STEPS else "compiled"
 
 
 def engine_in_use(engine: str, config: NTMConfig) -> str:
@@ -56,7 +60,7 @@ def engine_in_use(engine: str, config: NTMConfig) -> str:
 def sequence_logits(model: NTM, inputs: torch.Tensor, engine: str = "auto") -> torch.Tensor:
     """inputs: [T, B, I] -> logits [T, B, O], equal to ``model.forward_sequence(inputs)[0]``.
 
-    ``engine`` is resolved with ``resolve_engine`` (``auto`` as for an unlimited run).
+    ``engine`` is resolved with ``resolve_engine`` (``auto``: compiled on CPU).
     """
     kind = resolve_engine(engine, inputs.device)
     if kind == "eager":

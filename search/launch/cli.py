@@ -54,6 +54,8 @@ HELP = {
     f"stays below this ({TrialSettings.solved_reports} reports in a row)",
     "eval_batch": "evaluation sequences",
     "grace_period": "ASHA grace period in iterations; None: 10%% of --max-iterations",
+    "curriculum_grace": "iterations during which ASHA does not judge a trial whose curriculum "
+    "is still below its target level; None: 3 x the grace period",
     "reduction_factor": "ASHA reduction factor",
     "cpus_per_trial": "CPUs (and torch threads) per trial",
     "gpus_per_trial": "fractional, e.g. 0.25",

@@ -57,6 +57,7 @@ class SearchConfig:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     grace_period: int | None = None
+    curriculum_grace: int | None = None
     reduction_factor: float = 3.0
     checkpoint_seconds: float = 10.0
     experiment: str | None = None
@@ -108,6 +109,10 @@ class SearchConfig:
         _need(
             self.grace_period is None or 1 <= self.grace_period <= self.max_iterations,
             f"--grace-period must be in [1, --max-iterations], but got {self.grace_period}",
+        )
+        _need(
+            self.curriculum_grace is None or self.curriculum_grace >= 1,
+            f"--curriculum-grace must be >= 1, but got {self.curriculum_grace}",
         )
         _need(
             self.inject_nan_at_step is None or self.inject_nan_at_step >= 1,
@@ -163,6 +168,13 @@ class SearchConfig:
         """PBT/PB2's perturbation interval in iterations: --perturbation-interval, else the
         ASHA grace period's rule (10% of the iterations, 1 to 10)."""
         return self.perturbation_interval or self.grace
+
+    @property
+    def curriculum_grace_iterations(self) -> int:
+        """How long ASHA leaves a climbing curriculum trial unjudged (``search.launch.asha``):
+        --curriculum-grace, else 3 x the grace period; at most --max-iterations."""
+        grace = self.curriculum_grace or 3 * self.grace
+        return min(grace, self.max_iterations)
 
     @property
     def experiment_path(self) -> str:

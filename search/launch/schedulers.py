@@ -1,4 +1,5 @@
-"""The trial scheduler of a search (``--scheduler``): ASHA beside the Optuna searcher, or
+"""The trial scheduler of a search (``--scheduler``): ASHA beside the Optuna searcher
+(``search.launch.asha.CurriculumASHA``), or
 population-based training, PBT or PB2, with the space as a population
 (``search.space.population``) and no searcher (Ray's PBT refuses one).
 
@@ -15,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pb2 import PB2
 
 from ntm.cli import UsageError
+from search.launch.asha import CurriculumASHA
 from search.space.population import Population
 from search.trial.status import COMPLETED
 
@@ -51,15 +53,18 @@ def check_scheduler(name: str) -> None:
 def make_scheduler(
     name: str,
     *,
+    curriculum_grace: int,
     max_t: int,
     interval: int,
     reduction_factor: float,
     population: Population | None = None,
 ) -> TrialScheduler:
-    """ASHA (grace period ``interval``), or PBT/PB2 over ``population`` every ``interval``."""
+    """ASHA (grace period ``interval``, ``curriculum_grace`` for climbing curriculum trials),
+    or PBT/PB2 over ``population`` every ``interval``."""
     check_scheduler(name)
     if name == "asha":
-        return ASHAScheduler(
+        return CurriculumASHA(
+            curriculum_grace=curriculum_grace,
             time_attr=_TIME_ATTR,
             max_t=max_t,
             grace_period=interval,

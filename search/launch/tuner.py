@@ -90,8 +90,21 @@ def make_tracking(cfg: SearchConfig) -> MlflowTrackingCallback | None:
     return make_tracking_callback(tracking_uri(cfg.tracking_uri), str(cfg.experiment), params)
 
 
-def make_reporter(cfg: SearchConfig) -> CLIReporter:
-    """Ray's table reporter with the columns that matter, best trials first."""
+_PARAMETER_COLUMNS = {
+    "model": "model",
+    "lr": "lr",
+    "batch_size": "batch",
+    "controller_size": "ctrl",
+    "memory_n": "N",
+    "memory_m": "M",
+    "curriculum": "curriculum",
+}
+
+
+def make_reporter(cfg: SearchConfig, space: SearchSpace) -> CLIReporter:
+    """Ray's table reporter with the columns that matter, best trials first: of the
+    parameters, those every trial of ``space`` has (Ray fails on a column a trial lacks)."""
+    always = {p.name for p in space.params if not p.when}
     return CLIReporter(
         metric_columns={
             METRIC: METRIC,
@@ -101,14 +114,7 @@ def make_reporter(cfg: SearchConfig) -> CLIReporter:
             "status": "state",
             "training_iteration": "iter",
         },
-        parameter_columns={
-            "lr": "lr",
-            "batch_size": "batch",
-            "controller_size": "ctrl",
-            "memory_n": "N",
-            "memory_m": "M",
-            "curriculum": "curriculum",
-        },
+        parameter_columns={k: v for k, v in _PARAMETER_COLUMNS.items() if k in always},
         max_report_frequency=10 if cfg.smoke_test else 30,
         max_progress_rows=cfg.top,
     )
@@ -138,6 +144,7 @@ def build_tuner(
     pop = population(space) if cfg.population_based else None
     scheduler = make_scheduler(
         cfg.scheduler,
+        curriculum_grace=cfg.curriculum_grace_iterations,
         max_t=cfg.max_iterations,
         interval=cfg.perturbation if pop is not None else cfg.grace,
         reduction_factor=cfg.reduction_factor,
@@ -173,6 +180,6 @@ def build_tuner(
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(cfg)),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=1,
-            progress_reporter=make_reporter(cfg),
+            progress_reporter=make_reporter(cfg, space),
         ),
     )

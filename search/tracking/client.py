@@ -108,6 +108,8 @@ def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 def _describe(value: Any) -> str:
     """Stable text for a param: Ray search domains by their bounds, not their repr."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return str(value)  # (a str has .lower and .upper too: not a domain)
     if hasattr(value, "categories"):
         return f"choice{list(value.categories)}"
     if hasattr(value, "lower") and hasattr(value, "upper"):

@@ -2,7 +2,8 @@
 
 Each report (one ASHA "iteration") is the trainer's report (``ntm.trainer.Report``) plus
 the search's keys: ``objective`` (read from the trainer's report: the task's objective at
-the target difficulty), ``max_level_reached``, ``device``, ``node_id`` and ``status``.
+the target difficulty), ``max_level_reached``, ``target_level``, ``device``, ``node_id``
+and ``status``.
 When to stop is the trainer's rule (``ntm.stopping``: steps, time or solved, at report
 boundaries): the report it marks as the last says ``status: "completed"``. A
 NonFiniteError ends the trial with a single ``status: "pruned_nan"`` report (objective
@@ -90,6 +91,7 @@ class _Trial:
             "eval_bit_errors": report.eval_bit_errors if report.eval_bit_errors is not None
             else objective,
             "max_level_reached": self.max_level,
+            "target_level": self.trainer.scheduler.target_level,
             "device": self.device,
             "node_id": self.node_id,
             "status": COMPLETED if report.stop_reason is not None else RUNNING,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from curricula import CurriculumConfig
-from ntm.train import build_parser, config_from_args
-from ntm.train_config import RunConfig
+from ntm.config import NTMConfig
+from ntm.tasks import TaskConfig
+from ntm.train import build_parser, config_from_args, parse_args
+from ntm.train_config import RunConfig, TrainConfig
+from ntm.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +99,67 @@ def test_train_options_are_the_config_fields_with_their_defaults() -> None:
     # every TrainConfig field is an option, and --help shows its default
     text = build_parser().format_help()
     assert "--solved-reports" in text and "--lr LR" in text and "(default: 0.005)" in text
+
+
+def _saved_config(tmp_path: Path) -> tuple[RunConfig, Path]:
+    """A run config unlike the defaults, saved as an export saves it (``config.json``)."""
+    config = RunConfig(
+        task=TaskConfig(name="copy", params={"min_length": 2, "max_length": 5}),
+        model=NTMConfig(controller_size=32, memory_n=24, shift_range=2, learn_bias=False),
+        curriculum=CurriculumConfig(name="plateau", target_level=1, params={"patience": 7}),
+        train=TrainConfig(lr=2e-3, batch_size=4, seed=11, steps=30, report_every=10),
+    )
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    return config, path
+
+
+def test_config_file_values_are_the_defaults_and_options_override(tmp_path: Path) -> None:
+    config, path = _saved_config(tmp_path)
+    # --config alone rebuilds the saved run (the task decides the widths, as without it)
+    same = config_from_args(parse_args(["--config", str(path)]))
+    widths: dict[str, Any] = {
+        "input_size": same.model.input_size,
+        "output_size": same.model.output_size,
+    }
+    assert same == dataclasses.replace(config, model=dataclasses.replace(config.model, **widths))
+    # options on the command line win, and the file's task/curriculum params merge under them
+    args = ["--config", str(path), "--seed", "3", "--task-param", "max_length=6",
+            "--patience", "2", "--controller-size", "40"]  # fmt: skip
+    changed = config_from_args(parse_args(args))
+    assert changed.train == dataclasses.replace(config.train, seed=3)
+    assert dict(changed.task.params) == {"min_length": 2, "max_length": 6}
+    assert dict(changed.curriculum.params) == {"patience": 2}
+    assert changed.model.controller_size == 40 and changed.model.shift_range == 2
+
+
+def test_train_from_config_prints_parameter_count(tmp_path: Path) -> None:
+    _, path = _saved_config(tmp_path)
+    result = run("-m", "ntm.train", "--config", str(path), "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    # the first stderr line names the model and its parameter count, then 3 reports
+    model = Trainer(config_from_args(parse_args(["--config", str(path)]))).model
+    count = sum(p.numel() for p in model.parameters())
+    assert f"with {count:,} parameters" in result.stderr.splitlines()[0]
+    reports = [json.loads(x) for x in result.stdout.splitlines() if '"step"' in x]
+    assert [r["step"] for r in reports] == [10, 20, 30]
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        (None, "no such file"),
+        ("[1]", "JSON object"),
+        ("{", "not a JSON"),
+        ('{"model": {"bogus": 1}}', "bogus"),
+    ],  # fmt: skip
+)
+def test_bad_config_file(tmp_path: Path, text: str | None, word: str) -> None:
+    path = tmp_path / "config.json"
+    if text is not None:
+        path.write_text(text)
+    ckpt = tmp_path / "run.pt"
+    result = run("-m", "ntm.train", "--config", str(path), "--checkpoint", str(ckpt))
+    # one line naming the problem, exit 2, nothing written
+    assert result.returncode == 2 and word in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not ckpt.exists()

@@ -122,7 +122,7 @@ def test_scheduler_flag_builds_the_scheduler(tmp_path: Path) -> None:
     assert SearchConfig(scheduler="pbt", max_iterations=50).trial_settings().checkpoint_every == 5
     assert SearchConfig().trial_settings().checkpoint_every == 0
     with pytest.raises(ValueError, match="needs the space's population"):
-        make_scheduler("pbt", max_t=4, interval=1, reduction_factor=3.0)
+        make_scheduler("pbt", curriculum_grace=3, max_t=4, interval=1, reduction_factor=3.0)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ray import tune
 
 from search.tracking.client import connect, flatten_params
 from search.tracking.runs import RUN_STATUS, result_metrics, result_tags
@@ -24,6 +25,13 @@ def test_flatten_params_names_nested_keys_stably() -> None:
     values = {"b": 1, "a": {"y": [1, 2], "x": None}, "c": {}}
     # nested mappings become dotted names, sorted; values become text
     assert flatten_params(values) == {"a.x": "None", "a.y": "[1, 2]", "b": "1", "c": "{}"}
+    # text stays text (a str has .lower/.upper, like a Ray range domain), domains by bounds
+    domains = {"s": "lstm", "r": tune.loguniform(1e-4, 1e-2), "c": tune.choice([8, 16])}
+    assert flatten_params(domains) == {
+        "c": "choice[8, 16]",
+        "r": "float(0.0001, 0.01, loguniform)",
+        "s": "lstm",
+    }
 
 
 def test_result_tags_name_the_nan_and_the_engine() -> None:

@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from ntm import engines
 from ntm.config import NTMConfig
 from ntm.engines import (
-    AUTO_COMPILE_MIN_STEPS,
+    AUTO_COMPILE_AFTER_STEPS,
     ENGINES,
     check_engine,
     resolve_engine,
@@ -93,13 +94,15 @@ def test_engine_names_are_checked() -> None:
         check_engine("fused")
     with pytest.raises(ValueError, match=str(list(ENGINES)).replace("[", r"\[")):
         TrainConfig(engine="fused")
-    # Rule: on CPU, auto compiles for a long (or unlimited) run, and runs the hand-written
-    # backward uncompiled for a short one, which a compile would not repay.
+    # Rule: on CPU, auto runs a run's first AUTO_COMPILE_AFTER_STEPS steps with the
+    # hand-written backward uncompiled, and compiles after (outside a run: compiled).
+    after = AUTO_COMPILE_AFTER_STEPS
     assert resolve_engine("auto", "cpu") == "compiled"
-    assert resolve_engine("auto", "cpu", steps=AUTO_COMPILE_MIN_STEPS) == "compiled"
-    assert resolve_engine("auto", "cpu", steps=AUTO_COMPILE_MIN_STEPS - 1) == "manual"
-    assert resolve_engine("auto", "meta") == "eager"
-    assert resolve_engine("eager", "cpu", steps=10**6) == "eager"
+    assert resolve_engine("auto", "cpu", done=0) == "manual"
+    assert resolve_engine("auto", "cpu", done=after - 1) == "manual"
+    assert resolve_engine("auto", "cpu", done=after) == "compiled"
+    assert resolve_engine("auto", "meta", done=0) == "eager"
+    assert resolve_engine("eager", "cpu", done=10**6) == "eager"
 
 
 def test_trainer_reports_its_engine() -> None:
@@ -110,9 +113,25 @@ def test_trainer_reports_its_engine() -> None:
     )
     trainer = Trainer(config)
     history = trainer.run()
-    # Rule: the resolved engine is on the trainer and in every report (a 4-step run is too
-    # short to repay a compile, so auto runs manual).
+    # Rule: the resolved engine is on the trainer and in every report (a run's first steps
+    # run manual under auto).
     assert trainer.engine == "manual"
     assert [r["engine"] for r in history] == ["manual", "manual"]
     eager = Trainer(replace(config, train=replace(config.train, engine="eager")))
     assert eager.engine == "eager"
+
+
+def test_auto_switches_to_compiled_after_its_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = RunConfig(
+        task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
+        model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
+        train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
+    )
+    monkeypatch.setattr(engines, "AUTO_COMPILE_AFTER_STEPS", 2)
+    history = Trainer(config).run()
+    # Rule: steps 1-2 run manual, steps 3-4 compiled (a real compile), reported per window
+    assert [r["engine"] for r in history] == ["manual", "compiled"]
+    # ... and the switch keeps the run's numbers: the losses of an all-manual run, to float
+    # rounding (the same cell, compiled)
+    manual = Trainer(replace(config, train=replace(config.train, engine="manual"))).run()
+    assert [r["loss"] for r in history] == pytest.approx([r["loss"] for r in manual], rel=1e-4)
