@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from curricula import make_scheduler
 from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.engines import engine_in_use, resolve_engine, sequence_logits
@@ -54,6 +55,7 @@ class Report:
     eval_scores: dict[str, float] | None = None  # the task's other scores (Task.extra_scores)
     stop_reason: str | None = None  # why this report is the run's last (ntm.stopping), else None
     engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
+    lr: float | None = None  # the optimizer's learning rate at this report
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -236,6 +238,7 @@ class Trainer:
             objective=evaluation.get("objective"),
             eval_scores=extra,
             engine=engine_in_use(self.engine, self.config.model),
+            lr=float(self.optimizer.param_groups[0]["lr"]),
         )
         if self.scheduler.at_target and report.objective is not None:
             self._maybe_decay_lr(report.objective)
@@ -251,6 +254,35 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] *= factor
             self.lr_decayed = True
+
+    # -- hyperparameters changed mid-run (population-based training's explore step) ----------
+    def set_hyperparameters(
+        self, *, lr: float | None = None, curriculum_params: Mapping[str, Any] | None = None
+    ) -> None:
+        """Change the learning rate and curriculum parameters of a running (or just restored)
+        run, keeping its weights, optimizer moments, curriculum state and RNGs.
+
+        ``lr`` becomes the config's ``lr`` and every optimizer group's rate (times
+        ``lr_decay_on_solve`` if that decay was already applied). ``curriculum_params``
+        update the curriculum's parameters (others keep their values): the scheduler is
+        rebuilt from the updated config and given the old one's state, so its level, best
+        loss and counters carry over and the new parameters rule from the next report on.
+        ``self.config`` (saved in checkpoints) records the new values. A value the config
+        refuses raises its ValueError and changes nothing.
+        """
+        train, curriculum = self.config.train, self.config.curriculum
+        if lr is not None:
+            train = dataclasses.replace(train, lr=float(lr))
+        if curriculum_params:
+            params = {**curriculum.params, **curriculum_params}
+            curriculum = dataclasses.replace(curriculum, params=params)
+        scheduler = make_scheduler(curriculum)  # checks the parameters before any change
+        scheduler.load_state_dict(self.scheduler.state_dict())
+        self.config = dataclasses.replace(self.config, train=train, curriculum=curriculum)
+        self.scheduler = scheduler
+        applied = train.lr * (train.lr_decay_on_solve if self.lr_decayed else 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = applied
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

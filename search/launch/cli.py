@@ -76,6 +76,11 @@ HELP = {
     "seeds each and rank by their mean and worst objective (0: no confirmation; with --resume "
     "of a finished experiment: a separate step)",
     "confirm_seeds": "fresh seeds per confirmed configuration",
+    "scheduler": "asha: Optuna's TPE proposes trials, ASHA stops the worst early; pbt | pb2: "
+    "population-based training of --num-samples trials that explores lr and the curriculum's "
+    "pace parameters (no Optuna study; README 'Population-based training')",
+    "perturbation_interval": "pbt/pb2: iterations between exploit/explore steps; None: 10%% of "
+    "--max-iterations (1 to 10)",
     "optuna_storage": "Optuna study database URI (the study is named after --experiment); "
     "None: sqlite:///STORAGE_PATH/EXPERIMENT/optuna.db (in memory for an s3:// --storage-path)",
 }

@@ -12,6 +12,7 @@ from ntm.cli import UsageError
 from ntm.errors import require
 from ntm.tasks import TASKS
 from search.cluster.storage import DEFAULT_STORAGE_PATH
+from search.launch.schedulers import POPULATION_SCHEDULERS, check_scheduler
 from search.space.format import SearchSpace
 from search.space.load import default_space_path, load_space
 from search.space.study import default_study_storage
@@ -75,8 +76,11 @@ class SearchConfig:
     max_concurrent: int | None = None
     confirm_top: int = 0
     confirm_seeds: int = 3
+    scheduler: str = "asha"
+    perturbation_interval: int | None = None
 
     def __post_init__(self) -> None:
+        check_scheduler(self.scheduler)
         _need(
             self.task is None or self.task in TASKS,
             f"--task must be one of {sorted(TASKS)}, but got {self.task!r}",
@@ -127,6 +131,17 @@ class SearchConfig:
             f"--confirm-top needs a local --storage-path, but got {self.storage_path!r}",
         )
         _need(
+            self.perturbation_interval is None
+            or 1 <= self.perturbation_interval <= self.max_iterations,
+            "--perturbation-interval must be in [1, --max-iterations], "
+            f"but got {self.perturbation_interval}",
+        )
+        _need(
+            not (self.confirm_top and self.population_based),
+            f"--confirm-top re-trains a configuration from scratch and cannot replay a "
+            f"--scheduler {self.scheduler} schedule; use --scheduler asha",
+        )
+        _need(
             self.max_concurrent is None or self.max_concurrent >= 1,
             f"--max-concurrent must be >= 1, but got {self.max_concurrent}",
         )
@@ -142,6 +157,17 @@ class SearchConfig:
         if self.grace_period is not None:
             return self.grace_period
         return max(1, min(10, self.max_iterations // 10))
+
+    @property
+    def population_based(self) -> bool:
+        """--scheduler pbt or pb2: a population, no searcher (``search.launch.schedulers``)."""
+        return self.scheduler in POPULATION_SCHEDULERS
+
+    @property
+    def perturbation(self) -> int:
+        """PBT/PB2's perturbation interval in iterations: --perturbation-interval, else the
+        ASHA grace period's rule (10% of the iterations, 1 to 10)."""
+        return self.perturbation_interval or self.grace
 
     @property
     def curriculum_grace_iterations(self) -> int:
@@ -181,6 +207,7 @@ class SearchConfig:
             stop_bit_errors=self.stop_bit_errors,
             eval_batch=self.eval_batch,
             checkpoint_seconds=self.checkpoint_seconds,
+            checkpoint_every=self.perturbation if self.population_based else 0,
         )
 
 

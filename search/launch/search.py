@@ -87,7 +87,8 @@ def run_search(cfg: SearchConfig) -> pd.DataFrame:
     target = write_csv(table, cfg.experiment_path)
     print(f"{PROG}: results table saved to {target}", flush=True)
     if callback is not None:
-        study = load_study(cfg.study_storage, str(cfg.experiment))
+        # PBT/PB2 searches have no Optuna study
+        study = None if cfg.population_based else load_study(cfg.study_storage, str(cfg.experiment))
         finish_search(callback, table, cfg.experiment_path, study=study, confirmed=confirmed)
         print(f"{PROG}: {ui_runs_url(callback.tracking_uri, callback.experiment_id())}")
     return table

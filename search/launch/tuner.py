@@ -1,5 +1,6 @@
-"""The Ray Tune ``Tuner`` of a search: the Optuna searcher over the space, ASHA, the
-trainable with its resources, the MLflow callback and the progress reporter.
+"""The Ray Tune ``Tuner`` of a search: the Optuna searcher over the space and ASHA, or a
+PBT/PB2 population (``search.launch.schedulers``), the trainable with its resources, the
+MLflow callback and the progress reporter.
 
 The metric (``objective``, minimised) is declared once, here.
 """
@@ -15,10 +16,12 @@ import optuna
 import ray
 from ray import tune
 from ray.tune import CLIReporter
+from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 
-from search.launch.asha import CurriculumASHA
 from search.launch.config import SearchConfig
+from search.launch.schedulers import make_scheduler
 from search.space.format import SearchSpace
+from search.space.population import Population, population
 from search.space.searcher import NTMOptunaSearch
 from search.space.study import open_storage
 from search.tracking.callback import MlflowTrackingCallback, make_tracking_callback
@@ -128,26 +131,45 @@ def restore_tuner(cfg: SearchConfig) -> tune.Tuner:
     )
 
 
+def _population_search(
+    cfg: SearchConfig, pop: Population
+) -> tuple[dict[str, Any], SearchAlgorithm]:
+    """PBT/PB2's start: the population's domains, each trial's seed drawn by Ray's variant
+    generator (seeded with --seed; an exploit copies the seed with the rest of the config)."""
+    domains = {**pop.param_space, "seed": tune.randint(0, 2**31 - 1)}
+    return domains, BasicVariantGenerator(random_state=cfg.seed)
+
+
 def build_tuner(
     cfg: SearchConfig, space: SearchSpace, callback: MlflowTrackingCallback | None
 ) -> tune.Tuner:
-    """A new search's Tuner: the space through Optuna, every trial's fixed settings, ASHA."""
-    scheduler = CurriculumASHA(
+    """A new search's Tuner: every trial's fixed settings, and the space through Optuna with
+    ASHA, or as a PBT/PB2 population."""
+    pop = population(space) if cfg.population_based else None
+    scheduler = make_scheduler(
+        cfg.scheduler,
         curriculum_grace=cfg.curriculum_grace_iterations,
-        time_attr="training_iteration",
         max_t=cfg.max_iterations,
-        grace_period=cfg.grace,
+        interval=cfg.perturbation if pop is not None else cfg.grace,
         reduction_factor=cfg.reduction_factor,
+        population=pop,
     )
     fixed = {"task": space.task, "task_params": dict(space.task_params)}
+    fixed |= trial_config(cfg.trial_settings())
+    sampled: dict[str, Any] = {}
+    search_alg: Searcher | SearchAlgorithm
+    if pop is None:
+        search_alg = make_searcher(cfg, space)
+    else:
+        sampled, search_alg = _population_search(cfg, pop)
     cluster_cpus = ray.cluster_resources().get("CPU", 0.0) if cfg.address else 0.0
     return tune.Tuner(
         trainable(cfg),
-        param_space=fixed | trial_config(cfg.trial_settings()),
+        param_space=fixed | sampled,
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=MODE,
-            search_alg=make_searcher(cfg, space),
+            search_alg=search_alg,
             scheduler=scheduler,
             num_samples=cfg.num_samples,
             max_concurrent_trials=cfg.concurrency(cluster_cpus),

@@ -24,6 +24,7 @@ from ray.tune.experiment import Trial
 from search.cluster.storage import storage_uri
 from search.tracking.client import connect, environment_params, flatten_params
 from search.tracking.runs import (
+    EXPLOIT_TAGS,
     ROLE_TAG,
     RUN_STATUS,
     find_parent,
@@ -144,6 +145,8 @@ class MlflowTrackingCallback(Callback):
             run_id = str(found[0].info.run_id)
             history = self.client.get_metric_history(run_id, "training_iteration")
             self._last_step[tid] = max((int(m.step) for m in history), default=0)
+            tags = found[0].data.tags
+            self._tags[tid] = {k: tags[k] for k in EXPLOIT_TAGS if k in tags}  # exploits seen
             self.client.update_run(run_id, status="RUNNING")
             self.client.set_tag(run_id, "status", RUNNING)
         else:
@@ -181,8 +184,15 @@ class MlflowTrackingCallback(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ) -> None:
         run_id = self.run_for(trial)
+        tid = str(trial.trial_id)
+        logged = self._tags.setdefault(tid, {})
+        exploit = {k: v for k, v in result_tags(result).items() if k in EXPLOIT_TAGS}
+        if exploit and any(logged.get(k) != v for k, v in exploit.items()):
+            # a new PBT exploit: the trial continues from the copied checkpoint's step
+            at = int(exploit["exploited_at_step"])
+            self._last_step[tid] = min(self._last_step[tid], at)
         step = int(result.get("training_iteration", 0))
-        if step <= self._last_step[str(trial.trial_id)]:
+        if step <= self._last_step[tid]:
             return  # replayed after a restore: this step is already in MLflow
         now = int(time.time() * 1000)
         values = result_metrics(result)
@@ -190,8 +200,7 @@ class MlflowTrackingCallback(Callback):
             values = {k: v for k, v in values.items() if k not in _SENTINEL_METRICS}
         metrics = [Metric(k, v, now, step) for k, v in values.items()]
         self.client.log_batch(run_id, metrics=metrics, synchronous=True)
-        self._last_step[str(trial.trial_id)] = step
-        logged = self._tags.setdefault(str(trial.trial_id), {})
+        self._last_step[tid] = step
         tags = {k: v for k, v in result_tags(result).items() if logged.get(k) != v}
         if tags:
             set_tags(self.client, run_id, tags)

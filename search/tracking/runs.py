@@ -8,7 +8,10 @@ the SAME runs: the parent's id is part of the callback's Tune state (restored by
 ``ntm.search_finished`` tag) is reused, else a new parent is created. A child is found by
 its ``trial_id`` tag under the parent. Metrics use step = ``training_iteration``; a report
 whose step is not above the last logged one is skipped, so replayed reports neither
-duplicate nor lose steps. Non-finite values are not logged (the NaN tags say why).
+duplicate nor lose steps; except after a PBT/PB2 exploit (a new ``exploited_from`` /
+``exploited_at_step`` pair, also tags): the trial then continues from the copied checkpoint's
+step, and its reports from that step on are logged, beside the ones it made before.
+Non-finite values are not logged (the NaN tags say why).
 Run status: completed -> FINISHED, stopped_asha -> KILLED, pruned_nan and error -> FAILED;
 the ``status`` tag holds the exact outcome (``search.trial.status``).
 """
@@ -37,6 +40,7 @@ METRIC_KEYS = (
     "sequences",
     "seq_per_sec",
     "grad_norm",
+    "lr",
     "step",
     "time_total_s",
     "training_iteration",
@@ -47,9 +51,18 @@ RUN_STATUS = {
     PRUNED_NAN: "FAILED",
     ERROR: "FAILED",
 }
-_RESULT_TAGS = ("nan_step", "nan_level", "nan_parameters", "engine")
+_RESULT_TAGS = (
+    "nan_step",
+    "nan_level",
+    "nan_parameters",
+    "engine",
+    "exploited_from",
+    "exploited_at_step",
+)
+EXPLOIT_TAGS = ("exploited_from", "exploited_at_step")
 
 __all__ = [
+    "EXPLOIT_TAGS",
     "FINISHED_TAG",
     "METRIC_KEYS",
     "ROLE_TAG",
@@ -76,7 +89,8 @@ def result_metrics(result: Mapping[str, Any]) -> dict[str, float]:
 
 def result_tags(result: Mapping[str, Any] | None) -> dict[str, str]:
     """Tags from a report: where a diverged trial's NaN appeared (``nan_step``, ``nan_level``,
-    ``nan_parameters``) and the trainer's ``engine`` when it reports one."""
+    ``nan_parameters``), the trainer's ``engine`` when it reports one, and the trial a PBT
+    exploit copied and at which step (``exploited_from``, ``exploited_at_step``)."""
     return {k: str(result[k]) for k in _RESULT_TAGS if result and result.get(k) is not None}
 
 

@@ -37,6 +37,9 @@ class TrialSettings:
     inject_nan_at_step: fault injection, set per trial by the searcher (None = none).
     checkpoint_seconds: a trial checkpoints at most this often (and at its last report);
         read by the trainable, not part of the RunConfig.
+    checkpoint_every: a trial also checkpoints at every report whose number is a multiple of
+        this (0 = never): PBT/PB2 set their perturbation interval, so that each perturbation
+        finds the trial's checkpoint of that very report.
     """
 
     seed: int = 0
@@ -49,6 +52,7 @@ class TrialSettings:
     eval_batch: int = TrainConfig.eval_batch
     inject_nan_at_step: int | None = None
     checkpoint_seconds: float = 0.0
+    checkpoint_every: int = 0
 
 
 # Model keys: every NTMConfig field except the widths the task decides.

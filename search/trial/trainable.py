@@ -15,7 +15,13 @@ If that checkpoint is newer than Ray's, the reports after Ray's are reported aga
 trainer's history before training goes on, without redoing their work: they may never have
 reached the driver, and Ray keeps ``result.json`` only as of its snapshot. MLflow and ASHA skip
 those they have. A trial restored from its final checkpoint reports its last report again
-and returns.
+and returns (after a PBT exploit of a finished run too: that end, once, as its own).
+
+Restored from a checkpoint, the trial's own config rules its ``lr`` and curriculum parameters
+(``Trainer.set_hyperparameters``): after a PBT exploit they are the mutated values, not the
+copied checkpoint's. Each checkpoint's Ray metadata names the trial that saved it
+(``search.trial.lineage``); a trial restored from another trial's checkpoint was exploited
+from it, and its reports from then on carry ``exploited_from`` and ``exploited_at_step``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ntm.checkpoint import load_checkpoint
 from ntm.events import NonFiniteError
 from ntm.trainer import Report, Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
+from search.trial.lineage import Lineage
 from search.trial.resume import open_checkpoint, restore_newest
 from search.trial.status import COMPLETED, PRUNED_NAN, PRUNED_OBJECTIVE, RUNNING
 
@@ -67,6 +74,7 @@ def _trainer(config: Mapping[str, Any], device: str) -> tuple[Trainer, int]:
     trainer, newer = restore_newest(given, get_storage(), load)
     if trainer is None:
         return Trainer(planned), 0
+    trainer.set_hyperparameters(lr=planned.train.lr, curriculum_params=planned.curriculum.params)
     if not newer:
         return trainer, len(trainer.history)
     return trainer, open_checkpoint(given, reports_in) if given is not None else 0
@@ -79,9 +87,14 @@ class _Trial:
         self.device = trial_device()
         # which Ray node runs this attempt (a trial restored after a node loss moves)
         self.node_id = ray.get_runtime_context().get_node_id()
-        self.checkpoint_seconds = settings_from_trial(config).checkpoint_seconds
+        settings = settings_from_trial(config)
+        self.checkpoint_seconds = settings.checkpoint_seconds
+        self.checkpoint_every = settings.checkpoint_every
         self.trainer, self.known = _trainer(config, self.device)
         history = self.trainer.history
+        self.lineage = Lineage.restored(
+            tune.get_context().get_trial_id(), tune.get_checkpoint(), len(history)
+        )
         if self.known == len(history) and history and history[-1].get("stop_reason"):
             self.known -= 1  # restored from its final checkpoint: Ray must see the end again
         self.max_level = max((int(h["level"]) for h in history[: self.known]), default=0)
@@ -106,6 +119,7 @@ class _Trial:
             "node_id": self.node_id,
             "status": COMPLETED if report.stop_reason is not None else RUNNING,
             "training_iteration": number,  # the trainer's report number
+            **self.lineage.metrics(),
         }  # fmt: skip
 
     def replay(self) -> bool:
@@ -118,8 +132,10 @@ class _Trial:
         return bool(history) and history[-1].get("stop_reason") is not None
 
     def on_report(self, report: Report) -> bool:
-        due = time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
         number = len(self.trainer.history)
+        due = time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
+        every = self.checkpoint_every  # PBT: a checkpoint at every perturbation
+        due = due or (every > 0 and number % every == 0)
         self.send(report, number, checkpoint=report.stop_reason is not None or due)
         return False  # the trainer stops on its own rule
 
@@ -130,7 +146,9 @@ class _Trial:
         if checkpoint:
             with tempfile.TemporaryDirectory(prefix="ntm-ckpt-") as directory:
                 self.trainer.save(Path(directory) / CHECKPOINT_FILE)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+                saved = tune.Checkpoint.from_directory(directory)
+                saved.set_metadata(self.lineage.metadata())
+                tune.report(metrics, checkpoint=saved)
             self.last_checkpoint = time.monotonic()
         else:
             tune.report(metrics)
@@ -147,6 +165,7 @@ class _Trial:
             "device": self.device,
             "status": PRUNED_NAN,
             "training_iteration": len(self.trainer.history) + 1,
+            **self.lineage.metrics(),
             "nan_step": event.step,
             "nan_level": event.level,
             "nan_parameters": ",".join(event.parameters),

@@ -144,3 +144,58 @@ def test_report_from_dict_inverts_to_dict() -> None:
     # same Report, with or without its optional fields.
     for report in (full, bare):
         assert Report.from_dict(report.to_dict()) == report
+
+
+def test_set_hyperparameters_after_restore_rules_optimizer_curriculum_and_config(
+    tmp_path: Path,
+) -> None:
+    slow = dataclasses.replace(
+        TINY,
+        curriculum=CurriculumConfig(
+            name="plateau", params={"patience": 50, "mastery_threshold": None}
+        ),
+        train=dataclasses.replace(TINY.train, lr=1e-3),
+    )
+    trainer = Trainer(slow)
+    trainer.run()  # 4 reports at level 1: the plateau's best loss is set, no raise yet
+    trainer.save(tmp_path / "run.pt")
+    kept = Trainer.from_checkpoint(tmp_path / "run.pt")
+    mutated = Trainer.from_checkpoint(tmp_path / "run.pt")
+    moments = [s["exp_avg"].clone() for s in mutated.optimizer.state.values()]
+    mutated.set_hyperparameters(lr=4e-3, curriculum_params={"patience": 1})
+    # Rule: every optimizer group runs at the new rate; its moments are kept
+    assert [g["lr"] for g in mutated.optimizer.param_groups] == [4e-3]
+    assert all(
+        torch.equal(s["exp_avg"], m)
+        for s, m in zip(mutated.optimizer.state.values(), moments, strict=True)
+    )
+    # Rule: the recorded config (and so every later checkpoint) holds the new values, the
+    # untouched curriculum parameter keeps its own
+    assert mutated.config.train.lr == 4e-3
+    assert dict(mutated.config.curriculum.params) == {"patience": 1, "mastery_threshold": None}
+    mutated.save(tmp_path / "mutated.pt")
+    again = Trainer.from_checkpoint(tmp_path / "mutated.pt")
+    assert again.config.curriculum.params["patience"] == 1
+    assert again.optimizer.param_groups[0]["lr"] == 4e-3
+    # Rule: the curriculum keeps its state (level, best loss) and obeys the new patience: one
+    # report without improvement raises the level now, where patience 50 holds it
+    assert mutated.scheduler.level == kept.scheduler.level == 1
+    worse = {"loss": 1e9, "bit_errors": 1e9}
+    assert kept.scheduler.observe(trainer.step + 1, worse).level == 1
+    assert mutated.scheduler.observe(trainer.step + 1, worse).level == 2
+    # Rule: a refused value raises the config's ValueError and changes nothing
+    with pytest.raises(ValueError, match="patience"):
+        kept.set_hyperparameters(lr=9e-3, curriculum_params={"patience": 0})
+    assert kept.config.train.lr == 1e-3 and kept.optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def test_set_hyperparameters_keeps_an_applied_lr_decay() -> None:
+    config = dataclasses.replace(
+        TINY, train=dataclasses.replace(TINY.train, lr=1e-2, lr_decay_on_solve=0.25)
+    )
+    trainer = Trainer(config)
+    trainer._maybe_decay_lr(0.0)  # solved: the rate is 1e-2 * 0.25
+    trainer.set_hyperparameters(lr=4e-3)
+    # Rule: the new lr is the base rate; the decay already applied still multiplies it
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert trainer.config.train.lr == 4e-3
