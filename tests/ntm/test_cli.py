@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from curricula import CurriculumConfig
+from ntm.cli import guarded
 from ntm.config import NTMConfig
 from ntm.tasks import TaskConfig
-from ntm.train import build_parser, config_from_args, parse_args
+from ntm.train import PROG, build_parser, config_from_args, main, parse_args
 from ntm.train_config import RunConfig, TrainConfig
 from ntm.trainer import Trainer
 
@@ -154,12 +155,16 @@ def test_train_from_config_prints_parameter_count(tmp_path: Path) -> None:
         ('{"model": {"bogus": 1}}', "bogus"),
     ],  # fmt: skip
 )
-def test_bad_config_file(tmp_path: Path, text: str | None, word: str) -> None:
+def test_bad_config_file(
+    tmp_path: Path, text: str | None, word: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "config.json"
     if text is not None:
         path.write_text(text)
     ckpt = tmp_path / "run.pt"
-    result = run("-m", "ntm.train", "--config", str(path), "--checkpoint", str(ckpt))
+    with pytest.raises(SystemExit) as exit_:
+        guarded(PROG, lambda: main(["--config", str(path), "--checkpoint", str(ckpt)]))
+    err = capsys.readouterr().err
     # one line naming the problem, exit 2, nothing written
-    assert result.returncode == 2 and word in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not ckpt.exists()
+    assert exit_.value.code == 2 and word in err, err
+    assert len(err.strip().splitlines()) == 1 and not ckpt.exists()

@@ -36,7 +36,8 @@ params:
 def test_baseline_is_searched_exported_and_loaded(run_cli: Runner, tmp_path: Path) -> None:
     (tmp_path / "lstm.yaml").write_text(SPACE)
     args = ["--space", "lstm.yaml", "--experiment", "base", "--num-samples", "2"]
-    args += ["--max-iterations", "3", "--report-sequences", "64", "--time-budget", "120"]
+    args += ["--max-iterations", "2", "--report-sequences", "32", "--eval-batch", "16"]
+    args += ["--checkpoint-seconds", "0", "--time-budget", "120"]
     done = run_cli(*args, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # every trial's MLflow child run says it trained the baseline
