@@ -105,12 +105,16 @@ def test_engine_names_are_checked() -> None:
     assert resolve_engine("eager", "cpu", done=10**6) == "eager"
 
 
+# A 4-step copy run of a tiny NTM: two reports of two steps.
+TINY_RUN = RunConfig(
+    task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
+    model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
+    train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
+)
+
+
 def test_trainer_reports_its_engine() -> None:
-    config = RunConfig(
-        task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
-        model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
-        train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
-    )
+    config = TINY_RUN
     trainer = Trainer(config)
     history = trainer.run()
     # Rule: the resolved engine is on the trainer and in every report (a run's first steps
@@ -122,11 +126,7 @@ def test_trainer_reports_its_engine() -> None:
 
 
 def test_auto_switches_to_compiled_after_its_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = RunConfig(
-        task=TaskConfig(name="copy", params={"max_length": 3, "bits": 3}),
-        model=NTMConfig(controller_size=8, memory_n=6, memory_m=4),
-        train=TrainConfig(batch_size=2, steps=4, report_every=2, eval_every=4, eval_batch=2),
-    )
+    config = TINY_RUN
     monkeypatch.setattr(engines, "AUTO_COMPILE_AFTER_STEPS", 2)
     history = Trainer(config).run()
     # Rule: steps 1-2 run manual, steps 3-4 compiled (a real compile), reported per window
