@@ -26,9 +26,10 @@ from typing import Any
 from curricula import CurriculumConfig
 from ntm.evaluate import evaluate_sizes
 from ntm.events import NonFiniteError
+from ntm.report import Report
 from ntm.tasks import TaskConfig, make_task
 from ntm.train_config import RunConfig, TrainConfig
-from ntm.trainer import Report, Trainer
+from ntm.trainer import Trainer
 
 # name -> (start level as a fraction of the target, scheduler parameters). Starting at a
 # tenth-to-half of the target: from length 1 the LSTM learns to copy short sequences in its

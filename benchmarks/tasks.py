@@ -45,9 +45,10 @@ import torch  # noqa: E402
 from ntm.baseline import Model  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
 from ntm.metrics import task_scores  # noqa: E402
+from ntm.report import Report  # noqa: E402
 from ntm.tasks import Batch, RepeatCopyTask, Task  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
-from ntm.trainer import Report, Trainer  # noqa: E402
+from ntm.trainer import Trainer  # noqa: E402
 from search.space.format import RandomSuggester  # noqa: E402
 from search.space.load import default_space_path, load_space  # noqa: E402
 from search.trial.config import run_config_from_trial  # noqa: E402

@@ -28,9 +28,10 @@ from curricula import SCHEDULERS, CurriculumConfig
 from ntm.cli import Parser, UsageError, add_fields, field_values, guarded, parse_key_values
 from ntm.config import NTMConfig
 from ntm.events import NonFiniteError
+from ntm.report import Report
 from ntm.tasks import TASKS, TaskConfig
 from ntm.train_config import RunConfig, TrainConfig, load_run_config
-from ntm.trainer import Report, Trainer
+from ntm.trainer import Trainer
 
 PROG = "python -m ntm.train"
 _TASK_WIDTHS = ("input_size", "output_size")  # decided by the task, not by an option

@@ -11,7 +11,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +23,12 @@ from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
 from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
 from ntm.model import NTM
+from ntm.report import Report
 from ntm.stopping import stop_reason
 from ntm.tasks import Batch
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
-
-
-@dataclass(frozen=True)
-class Report:
-    """Metrics since the previous report. Costs are bits per sequence.
-
-    At evaluation reports, ``objective`` is the task's declared objective at the target level
-    (``Task.objective``: bit errors per sequence, or the Bayes gap for N-grams), the one value
-    a search ranks by; ``eval_scores`` holds the task's other scores (``marker_accuracy``,
-    ``bayes_optimal_cost``, ...), flattened into ``to_dict`` as ``eval_<name>``.
-    """
-
-    step: int
-    sequences: int
-    level: int
-    loss: float
-    bit_errors: float
-    grad_norm: float
-    seq_per_sec: float
-    elapsed: float
-    eval_loss: float | None = None
-    eval_bit_errors: float | None = None
-    objective: float | None = None  # the task's objective at the target level (lower: better)
-    eval_scores: dict[str, float] | None = None  # the task's other scores (Task.extra_scores)
-    stop_reason: str | None = None  # why this report is the run's last (ntm.stopping), else None
-    engine: str | None = None  # the engine that ran the steps (``ntm.engines``)
-    lr: float | None = None  # the optimizer's learning rate at this report
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-        out.update({f"eval_{k}": v for k, v in out.pop("eval_scores", {}).items()})
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Report:
-        """The inverse of ``to_dict``: a ``history`` entry back to its Report."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        scores = {k[5:]: v for k, v in data.items() if k.startswith("eval_") and k not in names}
-        return cls(**{k: v for k, v in data.items() if k in names}, eval_scores=scores or None)
 
 
 class Trainer:

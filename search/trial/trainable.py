@@ -1,6 +1,6 @@
 """The Ray Tune trainable: one NTM trial that reports every K steps and checkpoints.
 
-Each report (one ASHA "iteration") is the trainer's report (``ntm.trainer.Report``) plus
+Each report (one ASHA "iteration") is the trainer's report (``ntm.report.Report``) plus
 the search's keys: ``objective`` (read from the trainer's report: the task's objective at
 the target difficulty), ``max_level_reached``, ``target_level``, ``device``, ``node_id``,
 ``status`` and ``training_iteration``, the trainer's report number (Ray's own counter restarts
@@ -41,7 +41,8 @@ from ray.train._internal.session import get_storage
 
 from ntm.checkpoint import load_checkpoint
 from ntm.events import NonFiniteError
-from ntm.trainer import Report, Trainer
+from ntm.report import Report
+from ntm.trainer import Trainer
 from search.trial.config import run_config_from_trial, settings_from_trial
 from search.trial.lineage import Lineage
 from search.trial.resume import open_checkpoint, restore_newest

@@ -11,9 +11,10 @@ import torch
 from curricula import CurriculumConfig
 from ntm import NonFiniteError, NTMConfig, load
 from ntm.checkpoint import CheckpointError
+from ntm.report import Report
 from ntm.tasks import TaskConfig
 from ntm.train_config import RunConfig, TrainConfig
-from ntm.trainer import Report, Trainer
+from ntm.trainer import Trainer
 
 TINY = RunConfig(
     task=TaskConfig(name="copy", params={"max_length": 4, "bits": 4}),
