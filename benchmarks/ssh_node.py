@@ -10,6 +10,8 @@ behaves like a separate machine without touching this one:
 - its own home: a fresh directory (from /etc/skel) bind-mounted over the SSH user's home, with
   ``~/VENV_LINK`` a link to ``venv``; the base interpreter of ``venv`` is bound into it when it
   lives under that home (pyenv);
+- its own /run (a tmpfs holding sshd's privilege separation directory ``/run/sshd``, which
+  nothing creates on a machine whose sshd service never ran);
 - ``venv`` (an installed project venv) under a copy-on-write overlay, so the node's setup
   commands install into it without changing it, and a private /tmp/ray;
 - the environment ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` in every session (sshd ``SetEnv``):
@@ -115,6 +117,10 @@ def _namespace_script(root: Path, venv: Path, node_home: Path) -> str:
     home = root / "home"
     lines = [
         "set -e",
+        # sshd's privilege separation directory, which only a booted system's service creates:
+        # a private /run (root-owned, 0755 as sshd's chroot check wants), whatever the host has
+        "mount -t tmpfs -o mode=0755 ntm-node-run /run",
+        "mkdir -m 0755 /run/sshd",
         f"mount -t overlay overlay -o lowerdir={venv},upperdir={root}/upper,"
         f"workdir={root}/work {venv}",
     ]
