@@ -164,6 +164,9 @@ def one_run(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
             return False
         scores = {"objective": r.objective, **(r.eval_scores or {})}
         curve.append((r.sequences, round(r.objective, 3)))
+        extra = " ".join(f"{k} {v:.3g}" for k, v in (r.eval_scores or {}).items())
+        print(f"[{task_name} seed {seed}] {r.sequences} sequences, level {r.level}: "
+              f"objective {r.objective:.4g} {extra}", file=sys.stderr, flush=True)  # fmt: skip
         if out["bar_sequences"] is None:
             if trainer.scheduler.at_target and BARS[task_name](scores):
                 out["bar_sequences"] = r.sequences

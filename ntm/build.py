@@ -60,7 +60,14 @@ def build_run(config: RunConfig) -> BuiltRun:
 def make_optimizer(
     train: TrainConfig, params: Iterable[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
-    """``adam`` or ``rmsprop`` (with ``momentum``) at ``lr``."""
+    """``adam`` or ``rmsprop`` (with ``momentum``, ``rmsprop_alpha``, ``rmsprop_centered``)
+    at ``lr``."""
     if train.optimizer == "adam":
         return torch.optim.Adam(params, lr=train.lr)
-    return torch.optim.RMSprop(params, lr=train.lr, momentum=train.momentum)
+    return torch.optim.RMSprop(
+        params,
+        lr=train.lr,
+        alpha=train.rmsprop_alpha,
+        momentum=train.momentum,
+        centered=train.rmsprop_centered,
+    )

@@ -56,6 +56,8 @@ TRAIN_HELP = {
     "eval_every": "steps per evaluation (at the target level)",
     "seed": "seed of the model, the data and the curriculum",
     "momentum": "rmsprop momentum",
+    "rmsprop_alpha": "rmsprop smoothing constant, in (0, 1) (torch 0.99; Graves 2013: 0.95)",
+    "rmsprop_centered": "centered rmsprop (Graves 2013)",
     "clip": "norm | value | none",
     "steps": "0 = no step limit",
     "max_seconds": "training-time limit, checked at reports; 0 = none",

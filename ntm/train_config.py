@@ -25,6 +25,10 @@ class TrainConfig:
     """Optimisation and run-length settings.
 
     optimizer: ``rmsprop`` (paper: lr 1e-4, momentum 0.9) or ``adam``.
+    rmsprop_alpha: RMSprop's smoothing constant of the squared-gradient average (torch's
+        default 0.99; Graves 2013 and pytorch-ntm use 0.95).
+    rmsprop_centered: RMSprop normalised by the gradient's variance rather than its second
+        moment (Graves 2013, eq. 38-41; ``torch.optim.RMSprop(centered=True)``).
     clip: ``norm`` (clip the global gradient norm to clip_value), ``value`` (clamp every
         gradient element to +-clip_value) or ``none``.
     steps / max_seconds: stop after whichever comes first (0 = no limit on that one).
@@ -44,6 +48,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 5e-3
     momentum: float = 0.9
+    rmsprop_alpha: float = 0.99
+    rmsprop_centered: bool = False
     batch_size: int = 16
     clip: str = "norm"
     clip_value: float = 10.0
@@ -76,6 +82,10 @@ class TrainConfig:
         require(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
         require(
             0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}."
+        )
+        require(
+            0 < self.rmsprop_alpha < 1,
+            f"rmsprop_alpha must be in (0, 1), but got rmsprop_alpha={self.rmsprop_alpha}.",
         )
         require(
             self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}."
