@@ -53,7 +53,7 @@ import yaml  # noqa: E402
 from ntm.cli import guarded  # noqa: E402
 from ntm.train_config import SOLVED_BIT_ERRORS  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
-from search.launch.cli import build_parser, config_from_args  # noqa: E402
+from search.launch.cli import parse_search_args  # noqa: E402
 from search.launch.config import SearchConfig  # noqa: E402
 from search.launch.results import RESULTS_CSV, status_counts  # noqa: E402
 from search.space.load import default_space_path  # noqa: E402
@@ -79,7 +79,7 @@ def max_length_solved(checkpoint: str, *, below: float, max_size: int) -> int:
 def run_search(run_args: list[str]) -> tuple[SearchConfig, pd.DataFrame | None, float]:
     """Run ``search/run.py RUN_ARGS`` as `make run` runs it (its own process, its output
     shown as it goes); its config, results table (None if it failed) and wall time."""
-    cfg = config_from_args(build_parser().parse_args(run_args))
+    cfg = parse_search_args(run_args)
     command = [sys.executable, str(_ROOT / "search" / "run.py"), *run_args]
     command += ["--experiment", str(cfg.experiment), "--storage-path", cfg.storage_path]
     start = time.perf_counter()

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 import yaml
@@ -32,6 +32,7 @@ __all__ = [
     "add_fields",
     "fail",
     "field_values",
+    "given_options",
     "guarded",
     "parse_key_values",
 ]
@@ -104,6 +105,27 @@ def field_values(
         for f in dataclasses.fields(cls)
         if f.name not in skip
     }
+
+
+def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> frozenset[str]:
+    """The destinations that ``argv`` sets on the command line, also to their default value
+    (``--num-samples 4`` is given even where 4 is the default). ``argv`` None: ``sys.argv``.
+
+    The parser is run once more with every default suppressed, so that only what the
+    command line sets appears in its namespace; its own defaults are put back after.
+    """
+    saved = [(action, action.default) for action in parser._actions]
+    saved_defaults = parser._defaults
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        parser._defaults = {}
+        namespace, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults = saved_defaults
+    return frozenset(vars(namespace))
 
 
 def fail(prog: str, message: str) -> NoReturn:

@@ -3,8 +3,9 @@
 
 Read top-down: Ray's environment is set first (before anything can import Ray), then the
 command line becomes a ``SearchConfig`` (``search.launch.cli``), and ``run_search`` runs
-the search (``search.launch.search``). Exit code: 0, 1 when every trial errored, 2 for bad
-input (one line, nothing written), 130 on Ctrl-C.
+the search (``search.launch.search``). Exit code: 0, 1 when no trial reported or every trial
+errored, 2 for bad input (one line, nothing written), 130 after Ctrl-C or SIGTERM (the
+results so far saved; ``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -26,19 +27,24 @@ set_ray_env(sys.argv[1:])  # the first thing: before anything below imports Ray
 
 from ntm.cli import guarded  # noqa: E402
 from search.cluster.check import require_cluster  # noqa: E402
-from search.launch.cli import PROG, build_parser, config_from_args  # noqa: E402
+from search.launch.cli import PROG, parse_search_args  # noqa: E402
+from search.launch.results import reported  # noqa: E402
 from search.launch.search import run_search  # noqa: E402
 from search.trial.status import ERROR  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERRUPTED", "main"]
+
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the search ended early, its results saved
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_args(build_parser().parse_args(argv))
+    cfg = parse_search_args(argv)
     if cfg.address:  # before anything is written: no cluster to join is a usage error
         require_cluster(cfg.address)
-    table = run_search(cfg)
-    return 1 if table.empty or (table["status"] == ERROR).all() else 0
+    table, interrupted = run_search(cfg)
+    if interrupted is not None:
+        return EXIT_INTERRUPTED
+    return 1 if not reported(table) or (table["status"] == ERROR).all() else 0
 
 
 def cli() -> int:

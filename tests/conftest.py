@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from search.cluster.env import LOOPBACK_ENV, NEW_OUTPUT_ENV  # imports nothing but os
+from search.cluster.env import LOOPBACK_ENV, NEW_OUTPUT_ENV, NICENESS_ENV  # imports only os
 
 os.environ[LOOPBACK_ENV] = "0"  # before any `import ray` (contract)
 os.environ.setdefault(NEW_OUTPUT_ENV, "0")
+os.environ.setdefault(NICENESS_ENV, "0")  # trials at the priority of the tests (search/run.py)
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 import importlib  # noqa: E402

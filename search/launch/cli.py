@@ -26,17 +26,18 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from ntm.cli import Parser, add_fields, field_values
+from ntm.cli import Parser, add_fields, field_values, given_options
 from ntm.tasks import TASKS
 from search.cluster.storage import resolve_storage
 from search.launch.config import SearchConfig
 from search.tracking.client import DEFAULT_TRACKING_URI
 from search.trial.keys import TrialSettings
 
-__all__ = ["PROG", "build_parser", "config_from_args"]
+__all__ = ["PROG", "build_parser", "config_from_args", "parse_search_args"]
 
 PROG = "python search/run.py"
 # Set by hand below: ``tracking`` is ``--no-tracking``; ``address`` falls back to RAY_ADDRESS.
@@ -84,7 +85,7 @@ HELP = {
     "optuna_storage": "Optuna study database URI (the study is named after --experiment); "
     "None: sqlite:///STORAGE_PATH/EXPERIMENT/optuna.db (in memory for an s3:// --storage-path)",
 }
-# The smoke test: tiny and quick unless given explicitly.
+# The smoke test: tiny and quick, for each of these not given on the command line.
 _SMOKE_DEFAULTS: dict[str, Any] = {
     "num_samples": 4,
     "time_budget": 60.0,
@@ -103,15 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(a: argparse.Namespace) -> SearchConfig:
-    """The ``SearchConfig`` of the command line: smoke-test defaults, the experiment name,
-    ``RAY_ADDRESS``, and the storage path resolved (``search.cluster.storage``)."""
+def parse_search_args(argv: Sequence[str] | None = None) -> SearchConfig:
+    """The ``SearchConfig`` of a command line (``argv`` None: ``sys.argv``)."""
+    parser = build_parser()
+    return config_from_args(parser.parse_args(argv), given=given_options(parser, argv))
+
+
+def config_from_args(a: argparse.Namespace, *, given: Collection[str] = ()) -> SearchConfig:
+    """The ``SearchConfig`` of parsed options: smoke-test defaults for the options not
+    ``given`` on the command line (an option given always wins, also at its default value),
+    the experiment name, ``RAY_ADDRESS``, and the storage path resolved
+    (``search.cluster.storage``)."""
     values = field_values(a, SearchConfig, skip=_BY_HAND)
     values["address"] = a.address or os.environ.get("RAY_ADDRESS") or None
     values["tracking"] = not a.no_tracking
     values["storage_path"] = resolve_storage(a.storage_path)
-    if a.smoke_test:  # tiny and quick unless given explicitly
-        given = {k for k, v in vars(a).items() if v != build_parser().get_default(k)}
+    if a.smoke_test:
         values.update({k: v for k, v in _SMOKE_DEFAULTS.items() if k not in given})
     if not values["experiment"]:
         prefix = "smoke" if a.smoke_test else a.task or Path(a.space or "copy").stem

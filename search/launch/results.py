@@ -12,6 +12,7 @@ the key parameters and the trial's ``seed``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import pandas as pd
 import pyarrow.fs
 from ray.tune import ResultGrid
 
+from search.cluster.storage import is_remote_uri
+from search.trial.endings import TrialEndings
 from search.trial.ranking import rank_key
 from search.trial.status import FINAL_STATUSES, PRUNED_NAN, PRUNED_OBJECTIVE, trial_status
 
@@ -41,6 +44,7 @@ __all__ = [
     "KEY_PARAMS",
     "RESULTS_CSV",
     "format_table",
+    "reported",
     "results_table",
     "status_counts",
     "table_from_grid",
@@ -68,10 +72,12 @@ def trial_row(
     *,
     errored: bool,
     checkpoint: str | None = None,
+    cut: str | None = None,
 ) -> dict[str, Any]:
-    """One table row from what Ray kept of a trial; ``_rank`` is its ranking key."""
+    """One table row from what Ray kept of a trial; ``_rank`` is its ranking key. ``cut``:
+    the trial was stopped by the search's end (``search.trial.endings``)."""
     last = last or {}
-    status = trial_status(last or None, errored=errored)
+    status = trial_status(last or None, errored=errored, cut=cut)
     max_level = last.get("max_level_reached", math.nan)
     if history is not None and "max_level_reached" in history:
         max_level = history["max_level_reached"].max()
@@ -105,11 +111,15 @@ def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def table_from_grid(
-    grid: ResultGrid, confirmed: Mapping[str, Mapping[str, Any]] | None = None
+    grid: ResultGrid,
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    endings: TrialEndings | None = None,
 ) -> pd.DataFrame:
     """The table of the trials a Tuner ran (trials that never started are left out), with
     the ``confirmed`` results of ``search.launch.confirm`` (by trial id) merged into each
-    trial's last report, so that the ranking sees them."""
+    trial's last report, so that the ranking sees them. ``endings`` names the trials the
+    search's end cut, and those that started without reporting (they have a row too)."""
     rows = []
     for index in range(len(grid)):
         result = grid[index]
@@ -118,32 +128,46 @@ def table_from_grid(
         except Exception:  # a trial that never reported has no progress file
             history = None
         metrics = result.metrics or {}
-        if not metrics and result.error is None:
-            continue  # never started (the time budget ran out first): not a trial run
         trial_id = str(metrics.get("trial_id") or Path(result.path).name)
+        reported = "training_iteration" in metrics
+        started = endings is not None and trial_id in endings.started
+        if not reported and not started and result.error is None:
+            continue  # never started (the time budget ran out first): not a trial run
+        if not reported:
+            metrics = {}  # what Ray fills in for a trial without a report is no score
         metrics = {**metrics, **(confirmed or {}).get(trial_id, {})}
         checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+        cut = endings.cut_status(trial_id) if endings is not None else None
         rows.append(
             trial_row(trial_id, result.config or {}, metrics, history,
-                      errored=result.error is not None, checkpoint=checkpoint)
+                      errored=result.error is not None, checkpoint=checkpoint, cut=cut)
         )  # fmt: skip
     return results_table(rows)
+
+
+def reported(table: pd.DataFrame) -> bool:
+    """Whether any trial of the table reported at least once."""
+    return not table.empty and bool((table["iterations"].fillna(0) > 0).any())
 
 
 def write_csv(table: pd.DataFrame, experiment_path: str) -> str:
     """Save the table as results.csv in the experiment directory (local or URI)."""
     target = f"{experiment_path}/{RESULTS_CSV}"
-    if "://" in target:
+    if is_remote_uri(target):
         fs, path = pyarrow.fs.FileSystem.from_uri(target)
         with fs.open_output_stream(path) as stream:
             stream.write(table.to_csv(index=False).encode())
     else:
-        table.to_csv(target, index=False)
+        local = Path(target.removeprefix("file://"))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        temporary = local.with_suffix(".csv.tmp")  # then renamed: never half-written
+        table.to_csv(temporary, index=False)
+        os.replace(temporary, local)
     return target
 
 
 def status_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many trials ended in each final status (all four keys, zeros included)."""
+    """How many trials ended in each final status (every one of them, zeros included)."""
     counts = table["status"].value_counts() if not table.empty else pd.Series(dtype=int)
     return {status: int(counts.get(status, 0)) for status in FINAL_STATUSES}
 

@@ -15,10 +15,10 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
-from ray.tune import CLIReporter
 from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 
 from search.launch.config import SearchConfig
+from search.launch.reporter import SearchReporter
 from search.launch.schedulers import make_scheduler
 from search.space.format import SearchSpace
 from search.space.population import Population, population
@@ -26,6 +26,7 @@ from search.space.searcher import NTMOptunaSearch
 from search.space.study import open_storage
 from search.tracking.callback import MlflowTrackingCallback, make_tracking_callback
 from search.tracking.client import tracking_uri
+from search.trial.endings import TrialEndings
 from search.trial.keys import trial_config
 from search.trial.trainable import train_ntm
 
@@ -41,6 +42,7 @@ __all__ = [
     "make_tracking",
     "restore_tuner",
     "trainable",
+    "tuner_endings",
 ]
 
 
@@ -82,12 +84,16 @@ def checkpoints_to_keep(cfg: SearchConfig) -> int:
     return max(4, math.ceil(40.0 / max(cfg.checkpoint_seconds, 1.0)))
 
 
-def make_tracking(cfg: SearchConfig) -> MlflowTrackingCallback | None:
-    """The MLflow callback (``search.tracking.callback``), or None with ``--no-tracking``."""
+def make_tracking(
+    cfg: SearchConfig, endings: TrialEndings | None = None
+) -> MlflowTrackingCallback | None:
+    """The MLflow callback (``search.tracking.callback``), or None with ``--no-tracking``;
+    ``endings`` tells it which trials the search's end cut."""
     if not cfg.tracking:
         return None
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "tracking"}
-    return make_tracking_callback(tracking_uri(cfg.tracking_uri), str(cfg.experiment), params)
+    uri = tracking_uri(cfg.tracking_uri)
+    return make_tracking_callback(uri, str(cfg.experiment), params, endings=endings)
 
 
 _PARAMETER_COLUMNS = {
@@ -101,13 +107,12 @@ _PARAMETER_COLUMNS = {
 }
 
 
-def make_reporter(cfg: SearchConfig, space: SearchSpace) -> CLIReporter:
-    """Ray's table reporter with the columns that matter, best trials first: Ray sorts the
-    finished trials by the metric that ``tune.TuneConfig`` declares (``METRIC``, ``MODE``),
-    after the running, paused and pending ones. Of the parameters, those every trial of
-    ``space`` has (Ray fails on a column a trial lacks)."""
+def make_reporter(cfg: SearchConfig, space: SearchSpace) -> SearchReporter:
+    """The progress table (``search.launch.reporter``) with the columns that matter: the
+    running, paused and pending trials, then the finished ones best first. Of the parameters,
+    those every trial of ``space`` has (Ray fails on a column a trial lacks)."""
     always = {p.name for p in space.params if not p.when}
-    return CLIReporter(
+    return SearchReporter(
         metric_columns={
             METRIC: METRIC,
             "max_level_reached": "level",
@@ -119,7 +124,6 @@ def make_reporter(cfg: SearchConfig, space: SearchSpace) -> CLIReporter:
         parameter_columns={k: v for k, v in _PARAMETER_COLUMNS.items() if k in always},
         max_report_frequency=10 if cfg.smoke_test else 30,
         max_progress_rows=cfg.top,
-        sort_by_metric=True,
         print_intermediate_tables=True,  # not left to Tune's global verbosity at this call
     )
 
@@ -129,6 +133,15 @@ def restore_tuner(cfg: SearchConfig) -> tune.Tuner:
     return tune.Tuner.restore(
         cfg.experiment_path, trainable(cfg), resume_unfinished=True, resume_errored=True
     )
+
+
+def tuner_endings(tuner: tune.Tuner) -> TrialEndings | None:
+    """The ``TrialEndings`` among a Tuner's callbacks: the one it was built with, or for a
+    restored Tuner the one unpickled with its run config (None for an experiment saved
+    without one)."""
+    local = tuner._local_tuner  # Ray 2.60's Tuner (None only through Ray Client)
+    callbacks = (local.get_run_config().callbacks or []) if local is not None else []
+    return next((c for c in callbacks if isinstance(c, TrialEndings)), None)
 
 
 def _population_search(
@@ -141,11 +154,16 @@ def _population_search(
 
 
 def build_tuner(
-    cfg: SearchConfig, space: SearchSpace, callback: MlflowTrackingCallback | None
+    cfg: SearchConfig,
+    space: SearchSpace,
+    callback: MlflowTrackingCallback | None,
+    endings: TrialEndings | None = None,
 ) -> tune.Tuner:
     """A new search's Tuner: every trial's fixed settings, and the space through Optuna with
-    ASHA, or as a PBT/PB2 population."""
+    ASHA, or as a PBT/PB2 population. ``endings`` comes first among the callbacks, so that
+    the MLflow callback's end of the experiment finds it complete."""
     pop = population(space) if cfg.population_based else None
+    endings = endings if endings is not None else TrialEndings()
     scheduler = make_scheduler(
         cfg.scheduler,
         curriculum_grace=cfg.curriculum_grace_iterations,
@@ -180,7 +198,7 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=cfg.experiment,
             storage_path=cfg.storage_path,
-            callbacks=[callback] if callback is not None else None,
+            callbacks=[endings] if callback is None else [endings, callback],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(cfg)),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=1,

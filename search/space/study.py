@@ -12,17 +12,28 @@ Example (any finished local search):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.trial import TrialState
 
 from search.cluster.storage import is_remote_uri
 
 STUDY_FILE = "optuna.db"  # in the experiment directory, unless --optuna-storage says otherwise
 TRIAL_ID_ATTR = "ray_trial_id"  # user attribute of each Optuna trial: its Ray Tune trial id
+STATUS_ATTR = "ntm_status"  # user attribute of a trial closed at the end: its final status
 
-__all__ = ["STUDY_FILE", "TRIAL_ID_ATTR", "default_study_storage", "load_study", "open_storage"]
+__all__ = [
+    "STATUS_ATTR",
+    "STUDY_FILE",
+    "TRIAL_ID_ATTR",
+    "close_running_trials",
+    "default_study_storage",
+    "load_study",
+    "open_storage",
+]
 
 
 def default_study_storage(experiment_path: str) -> str | None:
@@ -50,3 +61,20 @@ def load_study(uri: str | None, name: str) -> optuna.Study | None:
         return optuna.load_study(study_name=name, storage=open_storage(uri))
     except KeyError:  # no study of that name in the storage
         return None
+
+
+def close_running_trials(study: optuna.Study, status_of: Callable[[str | None], str]) -> int:
+    """Give every trial still RUNNING a final state; returns how many.
+
+    Ray tells the searcher nothing about trials that the search's end cut (its time budget,
+    an interrupt: ``search.trial.endings``), nor about one whose Ray trial never started, so
+    their Optuna trials would stay RUNNING for ever. Each becomes PRUNED (stopped early: its
+    value, when it reported, is its last intermediate one), with its final status
+    ``status_of(ray trial id)`` as the user attribute ``ntm_status``.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for frozen in running:
+        status = status_of(frozen.user_attrs.get(TRIAL_ID_ATTR))
+        study._storage.set_trial_user_attr(frozen._trial_id, STATUS_ATTR, status)
+        study.tell(frozen.number, state=TrialState.PRUNED)
+    return len(running)

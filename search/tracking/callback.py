@@ -27,11 +27,14 @@ from search.tracking.runs import (
     EXPLOIT_TAGS,
     ROLE_TAG,
     RUN_STATUS,
+    STOP_REASON_TAG,
+    STOP_REASONS,
     find_parent,
     result_metrics,
     result_tags,
     set_tags,
 )
+from search.trial.endings import TrialEndings
 from search.trial.status import PRUNED_NAN, RUNNING, trial_status
 
 __all__ = ["MlflowTrackingCallback", "make_tracking_callback"]
@@ -57,8 +60,16 @@ def _never_fails(hook: _Hook) -> _Hook:
 class MlflowTrackingCallback(Callback):
     """Tune callback logging a search to MLflow as a parent run with one child per trial."""
 
-    def __init__(self, tracking_uri: str, experiment: str, search_params: Mapping[str, Any]):
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        search_params: Mapping[str, Any],
+        *,
+        endings: TrialEndings | None = None,
+    ):
         self.tracking_uri = tracking_uri
+        self.endings = endings  # which trials the search's end cut (placed before this one)
         self.experiment = experiment
         self.search_params = dict(search_params)
         self.parent_run_id: str | None = None
@@ -220,16 +231,20 @@ class MlflowTrackingCallback(Callback):
 
     @_never_fails
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
-        """Close the runs of trials that ended without a complete/error event (budget, Ctrl-C)."""
+        """Close the runs of trials that ended without a complete/error event: cut by the
+        search's time budget or by an interrupt (``search.trial.endings``)."""
         for trial in trials:
             tid = str(trial.trial_id)
             if tid in self._runs and self.client.get_run(self._runs[tid]).info.status == "RUNNING":
-                self._end(trial, errored=trial.status == Trial.ERROR)
+                cut = self.endings.cut_status(tid) if self.endings is not None else None
+                self._end(trial, errored=trial.status == Trial.ERROR, cut=cut)
 
-    def _end(self, trial: Trial, *, errored: bool) -> None:
+    def _end(self, trial: Trial, *, errored: bool, cut: str | None = None) -> None:
         run_id = self.run_for(trial)
-        status = trial_status(trial.last_result or None, errored=errored)
+        status = trial_status(trial.last_result or None, errored=errored, cut=cut)
         tags = {"status": status, **result_tags(trial.last_result)}
+        if status in STOP_REASONS:
+            tags[STOP_REASON_TAG] = STOP_REASONS[status]
         if trial.checkpoint is not None:  # a URI on remote storage (s3://...), else a path
             tags["checkpoint_path"] = storage_uri(
                 trial.checkpoint.filesystem, trial.checkpoint.path
@@ -243,12 +258,17 @@ class MlflowTrackingCallback(Callback):
 
 
 def make_tracking_callback(
-    tracking_uri: str, experiment: str, search_params: Mapping[str, Any]
+    tracking_uri: str,
+    experiment: str,
+    search_params: Mapping[str, Any],
+    *,
+    endings: TrialEndings | None = None,
 ) -> MlflowTrackingCallback:
-    """The callback for ``tune.RunConfig(callbacks=[...])``; checks the URI right away.
+    """The callback for ``tune.RunConfig(callbacks=[endings, callback])``; checks the URI
+    right away.
 
     Raises UsageError (one line) when the tracking store cannot be reached.
     """
-    callback = MlflowTrackingCallback(tracking_uri, experiment, search_params)
+    callback = MlflowTrackingCallback(tracking_uri, experiment, search_params, endings=endings)
     callback.experiment_id()  # fail fast, before Ray starts any trial
     return callback

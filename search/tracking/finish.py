@@ -8,9 +8,10 @@ found again by experiment name and tag, the trials by their child runs.
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,16 @@ def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:
     client.log_artifacts(run_id, path, artifact_path="checkpoint")
 
 
+def _step(what: str, action: Callable[[], Any]) -> Any:
+    """One step of the end of a search: a failure is said on one line and the rest goes on."""
+    try:
+        return action()
+    except Exception as exc:
+        print(f"MLflow: {what} failed ({first_line(exc)}); the rest of the search's end goes on",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return None
+
+
 def finish_search(
     callback: MlflowTrackingCallback,
     table: pd.DataFrame,
@@ -79,32 +90,63 @@ def finish_search(
     study: optuna.Study | None = None,
     confirmed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Log the results table, the search plots and the top trials' artifacts; end the parent."""
+    """Log the results table, the search plots and the top trials' artifacts; end the parent.
+
+    Each step that fails (a plot, an artifact upload) is said on one line and skipped; the
+    parent run is tagged finished and closed FINISHED whatever happened before.
+    """
     client = callback.client
     parent = (
         callback.parent_run_id
         or find_parent(client, callback.experiment, finished=True)
         or callback.ensure_parent()
     )
-    children = child_runs(client, parent)
-    if confirmed:  # --confirm-top: the ranking input of the confirmed trials
-        log_confirmed(client, children, confirmed)
+    try:
         children = child_runs(client, parent)
-    close_lost_runs(client, children)
-    ranked = ranked_runs(children)
-    with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
-        out = Path(tmp)
-        table.to_csv(out / RESULTS_CSV, index=False)
-        client.log_artifact(parent, str(out / RESULTS_CSV))
-        for path in [*plot_search(children, out), *plot_study(study, out)]:
-            client.log_artifact(parent, str(path), artifact_path="plots")
-        for run in ranked[:TOP_K_ARTIFACTS]:
-            log_trial_artifacts(client, run, out / str(run.info.run_id))
-    if ranked:
-        client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
-        objective = ranked[0].data.metrics.get("objective")
-        if objective is not None:
-            client.log_metric(parent, "best_objective", objective)
-    client.set_tag(parent, "experiment_dir", experiment_dir)
-    client.set_tag(parent, FINISHED_TAG, "true")
-    client.set_terminated(parent, status="FINISHED")
+        if confirmed:  # --confirm-top: the ranking input of the confirmed trials
+            _step(
+                "logging the confirmed results", lambda: log_confirmed(client, children, confirmed)
+            )
+            children = child_runs(client, parent)
+        close_lost_runs(client, children)
+        ranked = ranked_runs(children)
+        with tempfile.TemporaryDirectory(prefix="ntm-search-") as tmp:
+            _log_artifacts(client, parent, table, children, ranked, study, Path(tmp))
+        if ranked:
+            client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
+            objective = ranked[0].data.metrics.get("objective")
+            if objective is not None:
+                client.log_metric(parent, "best_objective", objective)
+    finally:
+        client.set_tag(parent, "experiment_dir", experiment_dir)
+        client.set_tag(parent, FINISHED_TAG, "true")
+        client.set_terminated(parent, status="FINISHED")
+
+
+def _log_artifacts(
+    client: MlflowClient,
+    parent: str,
+    table: pd.DataFrame,
+    children: list[Any],
+    ranked: list[Any],
+    study: optuna.Study | None,
+    out: Path,
+) -> None:
+    """The results table and the search plots on the parent, the top trials' artifacts."""
+    table.to_csv(out / RESULTS_CSV, index=False)
+    _step("logging results.csv", lambda: client.log_artifact(parent, str(out / RESULTS_CSV)))
+    plots = _step(
+        "the search plots", lambda: [*plot_search(children, out), *plot_study(study, out)]
+    )
+    for path in plots or []:
+        _step(
+            f"logging {path.name}",
+            functools.partial(client.log_artifact, parent, str(path), "plots"),
+        )
+    for run in ranked[:TOP_K_ARTIFACTS]:
+        trial = run.data.tags.get("trial_id", "")
+        where = out / str(run.info.run_id)
+        _step(
+            f"the artifacts of trial {trial}",
+            functools.partial(log_trial_artifacts, client, run, where),
+        )

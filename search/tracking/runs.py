@@ -12,8 +12,9 @@ duplicate nor lose steps; except after a PBT/PB2 exploit (a new ``exploited_from
 ``exploited_at_step`` pair, also tags): the trial then continues from the copied checkpoint's
 step, and its reports from that step on are logged, beside the ones it made before.
 Non-finite values are not logged (the NaN tags say why).
-Run status: completed -> FINISHED, stopped_asha -> KILLED, pruned_nan and error -> FAILED;
-the ``status`` tag holds the exact outcome (``search.trial.status``).
+Run status: completed -> FINISHED, stopped_asha, stopped_budget and interrupted -> KILLED
+(the last two with a ``stop_reason`` tag), pruned_nan and error -> FAILED; the ``status``
+tag holds the exact outcome (``search.trial.status``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import RunTag
 
-from search.trial.status import COMPLETED, ERROR, PRUNED_NAN, STOPPED_ASHA
+from search.trial.status import (
+    COMPLETED,
+    ERROR,
+    INTERRUPTED,
+    PRUNED_NAN,
+    STOPPED_ASHA,
+    STOPPED_BUDGET,
+)
 
 ROLE_TAG = "ntm.role"
 FINISHED_TAG = "ntm.search_finished"
@@ -48,8 +56,15 @@ METRIC_KEYS = (
 RUN_STATUS = {
     COMPLETED: "FINISHED",
     STOPPED_ASHA: "KILLED",
+    STOPPED_BUDGET: "KILLED",
+    INTERRUPTED: "KILLED",
     PRUNED_NAN: "FAILED",
     ERROR: "FAILED",
+}
+STOP_REASON_TAG = "stop_reason"  # why a KILLED run was cut by the search's end
+STOP_REASONS = {
+    STOPPED_BUDGET: "the search's time budget ran out",
+    INTERRUPTED: "the search was interrupted (Ctrl-C or SIGTERM); --resume continues it",
 }
 _RESULT_TAGS = (
     "nan_step",
@@ -67,6 +82,8 @@ __all__ = [
     "METRIC_KEYS",
     "ROLE_TAG",
     "RUN_STATUS",
+    "STOP_REASONS",
+    "STOP_REASON_TAG",
     "child_runs",
     "close_lost_runs",
     "find_parent",

@@ -3,19 +3,21 @@ CSV, by MLflow's ``best_trial_id`` tag and by the export.
 
 ``rank_key`` orders trials best first:
 
-1. status: ``completed`` and ``stopped_asha`` trials (``status.ELIGIBLE``), then
-   ``pruned_nan``, then ``error`` (a diverged trial is never best, whatever it scored);
+1. status: ``completed`` and ``stopped_asha`` trials (``status.ELIGIBLE``), then trials
+   cut by the search's end (``stopped_budget``, ``interrupted``: no final checkpoint of
+   their own end), then ``pruned_nan``, then ``error`` (a diverged trial is never best,
+   whatever it scored);
 2. confirmed configurations (``--confirm-top``: ``confirm_mean_objective`` set) before the
    others, ranked by their mean objective over the fresh seeds, then the worst one
-   (``confirm_worst_objective``), not by one possibly lucky run; the others by:
-   the highest curriculum level reached (``max_level_reached``), then the last
+   (``confirm_worst_objective``), not by one possibly lucky run;
+3. the others by the highest curriculum level reached (``max_level_reached``), then the last
    ``objective`` (the trainer's objective at the target difficulty, lower first:
    it is what the trial's final checkpoint scores);
 4. the last ``eval_loss`` (cost in bits per sequence: among trials that all reach 0 bit
    errors, the most confident one first);
 5. the sequences seen (cheaper first), then the trial id (a total order: no ties).
 
-With ``metric``/``mode`` the chosen reported metric replaces rules 2 and 3 (rule 2 in full).
+With ``metric``/``mode`` the chosen reported metric replaces rules 2 and 3.
 A missing or non-finite value ranks last.
 
 Example:
@@ -34,10 +36,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ntm.errors import require
-from search.trial.status import ELIGIBLE, ERROR, PRUNED_NAN
+from search.trial.status import CUT_STATUSES, ELIGIBLE, ERROR, PRUNED_NAN
 
 _INF = float("inf")
-_STATUS_RANK = {**dict.fromkeys(ELIGIBLE, 0), PRUNED_NAN: 1, ERROR: 2}
+_STATUS_RANK = {
+    **dict.fromkeys(ELIGIBLE, 0),
+    **dict.fromkeys(CUT_STATUSES, 1),
+    PRUNED_NAN: 2,
+    ERROR: 3,
+}
 
 __all__ = ["number", "rank_key"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.launch.cli import build_parser, config_from_args
+from search.launch.cli import parse_search_args
 from search.launch.config import SearchConfig, load_search_space
 from search.launch.tuner import build_tuner
 
@@ -22,10 +22,9 @@ def test_concurrency_rule() -> None:
 
 
 def test_max_concurrent_reaches_the_tuner(tmp_path: Path) -> None:
-    args = build_parser().parse_args(
+    cfg = parse_search_args(
         ["--smoke-test", "--no-tracking", "--max-concurrent", "3", "--storage-path", str(tmp_path)]
     )
-    cfg = config_from_args(args)
     tuner = build_tuner(cfg, load_search_space(cfg), None)
     # Rule: the flag is the Tuner's max_concurrent_trials (Ray then wraps the searcher in a
     # ConcurrencyLimiter and keeps that many trials pending).

@@ -10,7 +10,7 @@ from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search.sample import Categorical, Float, Integer
 
 from ntm.cli import UsageError, guarded
-from search.launch.cli import PROG, build_parser, config_from_args
+from search.launch.cli import PROG, parse_search_args
 from search.launch.config import SearchConfig, load_search_space
 from search.launch.schedulers import make_scheduler
 from search.launch.tuner import build_tuner
@@ -111,7 +111,7 @@ def test_scheduler_flag_builds_the_scheduler(tmp_path: Path) -> None:
     base = ["--smoke-test", "--no-tracking", "--storage-path", str(tmp_path)]
     kinds = {"asha": ASHAScheduler, "pbt": PopulationBasedTraining, "pb2": PB2}
     for name, kind in kinds.items():
-        cfg = config_from_args(build_parser().parse_args([*base, "--scheduler", name]))
+        cfg = parse_search_args([*base, "--scheduler", name])
         tuner = build_tuner(cfg, load_search_space(cfg), None)
         assert tuner._local_tuner is not None
         tune_config = tuner._local_tuner._tune_config

@@ -8,7 +8,14 @@ import pytest
 
 from search.launch.results import results_table, trial_row
 from search.trial.ranking import rank_key
-from search.trial.status import COMPLETED, ERROR, PRUNED_NAN, STOPPED_ASHA
+from search.trial.status import (
+    COMPLETED,
+    ERROR,
+    INTERRUPTED,
+    PRUNED_NAN,
+    STOPPED_ASHA,
+    STOPPED_BUDGET,
+)
 
 
 def ranked(trials: dict[str, tuple[str, dict]]) -> list[str]:
@@ -20,6 +27,10 @@ def test_rules_in_order() -> None:
         # rule 1: a diverged trial is never best, however well it scored before
         "nan": (PRUNED_NAN, {"max_level_reached": 9, "objective": 0.0}),
         "err": (ERROR, {}),
+        # rule 1: cut by the search's end (no final checkpoint of its own end): after the
+        # eligible trials, before the diverged ones
+        "cut": (STOPPED_BUDGET, {"max_level_reached": 9, "objective": 0.0}),
+        "stop": (INTERRUPTED, {"max_level_reached": 9, "objective": 0.1}),
         # rule 2: a higher level first; rule 3: then the lower objective
         "low": (COMPLETED, {"max_level_reached": 2, "objective": 0.0}),
         "high_bad": (STOPPED_ASHA, {"max_level_reached": 3, "objective": 1.0}),
@@ -27,7 +38,16 @@ def test_rules_in_order() -> None:
         # rule 4: equal level and objective: the lower cost first
         "confident": (COMPLETED, {"max_level_reached": 3, "objective": 0.5, "eval_loss": 0.1}),
     }
-    assert ranked(trials) == ["confident", "high_good", "high_bad", "low", "nan", "err"]
+    assert ranked(trials) == [
+        "confident",
+        "high_good",
+        "high_bad",
+        "low",
+        "cut",
+        "stop",
+        "nan",
+        "err",
+    ]
 
 
 def test_non_finite_and_missing_values_rank_last_and_ties_break_by_id() -> None:

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from ntm.cli import guarded
-from search.cluster.env import LOOPBACK_ENV
+from search.cluster.env import LOOPBACK_ENV, NICENESS_ENV, set_ray_env
 from search.cluster.nodes import init_ray
-from search.launch.cli import PROG, build_parser, config_from_args
+from search.launch.cli import PROG, parse_search_args
 from search.launch.config import SearchConfig
 from search.run import main
 from search.trial.status import FINAL_STATUSES
@@ -62,7 +62,7 @@ def test_options_are_the_search_config_fields(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    cfg = config_from_args(build_parser().parse_args([]))
+    cfg = parse_search_args([])
     # Rule: with no option, the dataclass defaults; the entry point names the experiment and
     # resolves the relative default storage path once, against the working directory.
     storage = str((tmp_path / "ray_results").resolve())
@@ -120,6 +120,30 @@ def test_bad_input_exits_2_with_one_line(
     assert message in err and err.count("\n") == 1, err
     # Rule: it is caught before any trial starts: nothing was written.
     assert not storage.exists()
+
+
+def test_an_option_given_always_wins_over_the_smoke_test(tmp_path: Path) -> None:
+    storage = ["--storage-path", str(tmp_path)]
+    default = SearchConfig().num_samples
+    # Rule: the smoke test's own values for what the command line does not give...
+    assert parse_search_args(["--smoke-test", *storage]).num_samples == 4
+    # ...but an option given wins, also when its value is the option's default.
+    given = parse_search_args(["--smoke-test", "--num-samples", str(default), *storage])
+    assert given.num_samples == default != 4
+    assert parse_search_args(["--smoke-test", "--time-budget=25", *storage]).time_budget == 25
+
+
+def test_local_trials_run_at_the_drivers_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (LOOPBACK_ENV, NICENESS_ENV, "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    set_ray_env(["--smoke-test"])
+    # Rule: the local default renices no trial (Ray would put its workers at 15: starved
+    # behind other work on a busy machine, benchmarks/RESULTS.md)...
+    assert os.environ[NICENESS_ENV] == "0"
+    monkeypatch.delenv(NICENESS_ENV)
+    set_ray_env(["--address", "auto"])
+    # ...and a search joining a cluster leaves the cluster's settings alone.
+    assert NICENESS_ENV not in os.environ
 
 
 def test_bad_input_from_the_shell_has_no_traceback(run_cli: Runner) -> None:
