@@ -11,6 +11,9 @@ While a search runs (``stop_on_signals``):
    ``KeyboardInterrupt`` instead (exit code 130, nothing of the search to close);
 2. a second one restores the previous handlers and raises ``KeyboardInterrupt``: the driver
    stops at once, as before (``--resume`` still continues from Ray's last snapshot).
+
+The search keeps these handlers while it writes its end (table, MLflow, Optuna): a first
+signal then changes nothing (Ray's loop is over), so the end is written whole.
 """
 
 from __future__ import annotations

@@ -113,18 +113,18 @@ def run_search(cfg: SearchConfig) -> SearchOutcome:
     endings = TrialEndings()
     callback = make_tracking(cfg, endings)
     init_ray(cfg.address)
-    with stop_on_signals() as signals:
+    with stop_on_signals() as signals:  # also while the search's end is written
         try:
             grid, found = _tune(cfg, space, callback, endings)
+            interrupted = signals.received[0] if signals.received else None
             endings = found if found is not None else TrialEndings()
             confirmed = read_confirmed(cfg.experiment_path)  # an earlier confirmation, if any
-            if cfg.confirm_top and not signals.received:
+            if cfg.confirm_top and interrupted is None:
                 confirmed = confirm_top(cfg, table_from_grid(grid, endings=endings))
             table = table_from_grid(grid, confirmed, endings=endings)
         finally:
             ray.shutdown()
-    _close(cfg, table, callback, confirmed, endings)
-    interrupted = signals.received[0] if signals.received else None
+        _close(cfg, table, callback, confirmed, endings)
     if interrupted is not None:
         print(f"{PROG}: interrupted by {interrupted}; continue it with: {PROG} --resume "
               f"--experiment {cfg.experiment} --storage-path {cfg.storage_path}")  # fmt: skip

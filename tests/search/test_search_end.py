@@ -132,9 +132,11 @@ def test_sigterm_ends_the_search_cleanly_and_resume_continues_it() -> None:
     storage, uri = root / "ray", f"sqlite:///{root / 'mlflow.db'}"
     base = [sys.executable, str(RUN), "--experiment", "term", "--storage-path", str(storage)]
     base += ["--tracking-uri", uri]
-    # long enough trials that the signal finds them running
-    argv = [*base, "--smoke-test", "--max-iterations", "40", "--time-budget", "600"]
-    argv += ["--trial-seconds", "0", "--num-samples", "2"]
+    # trials long enough (40 reports of 1,024 sequences, no ASHA stop before 40) that the
+    # signal finds them running
+    argv = [*base, "--smoke-test", "--max-iterations", "40", "--report-sequences", "1024"]
+    argv += ["--grace-period", "40", "--time-budget", "900", "--trial-seconds", "0"]
+    argv += ["--num-samples", "2"]
     proc = subprocess.Popen(argv, cwd=root, env=search_env(root), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
