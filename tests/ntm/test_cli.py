@@ -54,6 +54,7 @@ def test_help(module: str) -> None:
         (["--optimizer", "rmsprop", "--rmsprop-alpha", "0"], "rmsprop_alpha must be in (0, 1)"),
         (["--rmsprop-centered=yes"], "--rmsprop-centered"),
         (["--clip", "clamp"], "clip must be one of"),
+        (["--task", "repeat_copy", "--task-param", "repeat_encoding=paper"], "repeat_encoding"),
         (["--clip", "value", "--clip-value", "0"], "clip_value must be > 0"),
     ],
 )
