@@ -88,6 +88,11 @@ class TrainConfig:
             f"rmsprop_alpha must be in (0, 1), but got rmsprop_alpha={self.rmsprop_alpha}.",
         )
         require(
+            isinstance(self.rmsprop_centered, bool),
+            "rmsprop_centered must be one of [True, False], "
+            f"but got rmsprop_centered={self.rmsprop_centered!r}.",
+        )
+        require(
             self.clip_value > 0, f"clip_value must be > 0, but got clip_value={self.clip_value}."
         )
         for name in (

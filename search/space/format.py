@@ -21,7 +21,10 @@ A parameter is a plain value or a mapping with exactly one of ``value``, ``choic
 (``int``, ``uniform``) and an optional ``when: {parent: value or [values]}``: the parameter
 exists only when every parent, defined earlier in the file, has one of those values.
 Curriculum parameters are checked against ``curricula.scheduler_param_names`` for every
-curriculum under which they are active. Every error is one line naming the file and field.
+curriculum under which they are active. A start point must lie inside its space: each of its
+values one that its parameter can take (``Param.contains``: a listed value, or a number in
+the range and on its step grid), for a parameter active at that point; Optuna would run one
+outside with only a warning. Every error is one line naming the file and field.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any, Protocol
 
 KINDS = ("value", "choice", "int", "uniform", "loguniform")
 TOP_KEYS = ("task", "task_params", "params", "start_points")
+_GRID_TOLERANCE = 1e-8  # steps off the grid that still count as on it (float rounding; Optuna's)
 
 __all__ = [
     "KINDS",
@@ -121,10 +125,21 @@ class Param:
         )
 
     def contains(self, value: Any) -> bool:
+        """Whether the parameter can take ``value``: one of its values (a bool only where a
+        bool is listed: ``1`` is not ``true``), or a number of its kind in ``[low, high]`` on
+        its step grid ``low + k * step`` (as Optuna's distributions count containment)."""
         if self.kind in ("value", "choice"):
-            return value in self.values
+            return any(
+                value == v and isinstance(value, bool) == isinstance(v, bool) for v in self.values
+            )
         ok_type = isinstance(value, int) if self.kind == "int" else isinstance(value, int | float)
-        return ok_type and not isinstance(value, bool) and self.values[0] <= value <= self.values[1]
+        low, high = self.values
+        if not (ok_type and not isinstance(value, bool) and low <= value <= high):
+            return False
+        if self.step is None:
+            return True
+        k = (value - low) / self.step
+        return abs(k - round(k)) < _GRID_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -206,10 +206,9 @@ def _check_point(space: SearchSpace, index: int, point: Mapping[str, Any], fail:
         where = f"start_points[{index}].{key}"
         if key not in by_name:
             fail(where, f"is not a parameter of this space; its parameters are {sorted(by_name)}")
-        if not by_name[key].contains(value):
-            fail(
-                where,
-                f"{value!r} is outside the space ({by_name[key].kind} {list(by_name[key].values)})",
-            )
+        param = by_name[key]
+        if not param.contains(value):
+            step = f", step {param.step}" if param.step is not None else ""
+            fail(where, f"{value!r} is outside the space ({param.kind} {list(param.values)}{step})")
         if key not in chosen:
             fail(where, f"is not active for this point (its when: {dict(by_name[key].when)})")

@@ -22,6 +22,12 @@ acceptable", leaving the Optuna trial RUNNING forever. Here:
    finished there counts as completed; a RUNNING one that no Ray trial of the snapshot knows
    (asked after it) is handed to the next Ray trial instead of asking a new one, so the study
    holds no orphan (tested in tests/search/test_resume.py).
+8. Start points (``points_to_evaluate``) are enqueued one at a time, just before the trial
+   that runs one is asked, in their order, so that the study holds only trials that ran (Ray
+   enqueues them all when the study is made, which leaves WAITING trials behind in a search
+   of fewer trials than start points). The ones not yet enqueued are saved with the searcher;
+   on restore, a start point that an Optuna trial the snapshot does not know (asked or
+   enqueued after it) already carries is not enqueued again.
 """
 
 from __future__ import annotations
@@ -52,19 +58,23 @@ class NTMOptunaSearch(OptunaSearch):
         *args: Any,
         inject_nan: tuple[int, int] | None = None,
         trial_seed: int | None = None,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # without the start points: Ray enqueues them all
         self._inject_nan = inject_nan
         self._trial_seed = trial_seed
         self._suggested = 0
         self._orphans: list[int] = []  # rule 7: Optuna trial ids asked after the snapshot
+        self._start_points = [dict(p) for p in points_to_evaluate or []]  # rule 8: not enqueued
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         new = trial_id not in self._ot_trials
+        study: Any = self._ot_study
         if new and self._orphans:  # rule 7
-            study: Any = self._ot_study
             self._ot_trials[trial_id] = optuna.Trial(study, self._orphans.pop(0))
+        elif new and self._start_points:  # rule 8: the next ask takes it
+            study.enqueue_trial(self._start_points.pop(0))
         config = super().suggest(trial_id)
         if config is None:
             return None
@@ -99,6 +109,7 @@ class NTMOptunaSearch(OptunaSearch):
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
         self._orphans = []
+        self.__dict__.setdefault("_start_points", [])  # a snapshot from before rule 8
         study: Any = self._ot_study
         numbers = {t.number: tid for tid, t in self._ot_trials.items()}
         for frozen in study.get_trials(deepcopy=False):  # rule 7
@@ -106,6 +117,9 @@ class NTMOptunaSearch(OptunaSearch):
                 self._completed_trials.add(numbers[frozen.number])
             elif frozen.number not in numbers and frozen.state == TrialState.RUNNING:
                 self._orphans.append(frozen._trial_id)
+            held = frozen.system_attrs.get("fixed_params")
+            if frozen.number not in numbers and held in self._start_points:  # rule 8
+                self._start_points.remove(held)
 
     def study_trials(self) -> list[Any]:
         """The Optuna study's FrozenTrials (for tests, reports and resume checks)."""

@@ -50,6 +50,12 @@ def test_help(module: str) -> None:
         (["--curriculum", "plateau", "--patience", "0"], "patience"),
         (["--curriculum", "magic"], "curriculum"),
         (["--batch-size", "many"], "--batch-size"),
+        (["--optimizer", "rmsprop", "--rmsprop-alpha", "1.0"], "rmsprop_alpha must be in (0, 1)"),
+        (["--optimizer", "rmsprop", "--rmsprop-alpha", "0"], "rmsprop_alpha must be in (0, 1)"),
+        (["--rmsprop-centered=yes"], "--rmsprop-centered"),
+        (["--clip", "clamp"], "clip must be one of"),
+        (["--task", "repeat_copy", "--task-param", "repeat_encoding=paper"], "repeat_encoding"),
+        (["--clip", "value", "--clip-value", "0"], "clip_value must be > 0"),
     ],
 )
 def test_bad_train_input(tmp_path: Path, args: list[str], field: str) -> None:
@@ -100,6 +106,9 @@ def test_train_options_are_the_config_fields_with_their_defaults() -> None:
     # every TrainConfig field is an option, and --help shows its default
     text = build_parser().format_help()
     assert "--solved-reports" in text and "--lr LR" in text and "(default: 0.005)" in text
+    # ... the RMSprop options among them, with torch's defaults
+    assert "--rmsprop-alpha RMSPROP_ALPHA" in text and "(default: 0.99)" in text
+    assert "--rmsprop-centered, --no-rmsprop-centered" in text
 
 
 def _saved_config(tmp_path: Path) -> tuple[RunConfig, Path]:
@@ -153,6 +162,8 @@ def test_train_from_config_prints_parameter_count(tmp_path: Path) -> None:
         ("[1]", "JSON object"),
         ("{", "not a JSON"),
         ('{"model": {"bogus": 1}}', "bogus"),
+        ('{"train": {"rmsprop_alpha": 1.5}}', "rmsprop_alpha must be in (0, 1)"),
+        ('{"train": {"rmsprop_centered": "yes"}}', "rmsprop_centered must be one of"),
     ],  # fmt: skip
 )
 def test_bad_config_file(

@@ -200,3 +200,33 @@ def test_set_hyperparameters_keeps_an_applied_lr_decay() -> None:
     # Rule: the new lr is the base rate; the decay already applied still multiplies it
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
     assert trainer.config.train.lr == 4e-3
+
+
+def _gradients_at_the_optimizer_step(clip: str, clip_value: float) -> list[torch.Tensor]:
+    """The gradients the optimizer steps on, at the first step of TINY (eager engine)."""
+    train = dataclasses.replace(
+        TINY.train, clip=clip, clip_value=clip_value, steps=1, engine="eager"
+    )
+    trainer = Trainer(dataclasses.replace(TINY, train=train))
+    seen: list[torch.Tensor] = []
+
+    def record(*args: object, **kwargs: object) -> None:
+        seen.extend(p.grad.clone() for p in trainer.model.parameters() if p.grad is not None)
+
+    trainer.optimizer.step = record  # type: ignore[method-assign]
+    trainer.run()
+    return seen
+
+
+def test_value_clipping_clamps_every_gradient_element() -> None:
+    raw = _gradients_at_the_optimizer_step("none", 10.0)
+    bound = 0.5 * max(float(g.abs().max()) for g in raw)  # some elements beyond it, some not
+    clipped = _gradients_at_the_optimizer_step("value", bound)
+    # Rule: clip=value clamps each gradient element to [-clip_value, clip_value] and leaves
+    # the others as they are (pytorch-ntm's and the paper's clipping, not a norm rescale) ...
+    assert len(clipped) == len(raw)
+    for c, r in zip(clipped, raw, strict=True):
+        torch.testing.assert_close(c, r.clamp(-bound, bound), rtol=0, atol=0)
+    # ... and the check is not vacuous: some elements were beyond the bound, some within.
+    flat = torch.cat([r.flatten() for r in raw])
+    assert bool((flat.abs() > bound).any()) and bool((flat.abs() < bound).any())

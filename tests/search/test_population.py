@@ -35,7 +35,7 @@ def test_copy_space_population_follows_the_rules() -> None:
     # Rule 5: parameters of other curricula are left out
     assert "stages" not in pop.param_space
     # PB2's bounds are the space's ranges
-    assert pop.bounds()["lr"] == [1e-3, 1e-2] and pop.bounds()["patience"] == [2.0, 8.0]
+    assert pop.bounds()["lr"] == [1e-4, 1e-2] and pop.bounds()["patience"] == [2.0, 8.0]
 
 
 def test_ray_domains_keep_the_space_bounds() -> None:

@@ -90,6 +90,22 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], list[str]], str]] = [
         lambda p: ["--space", bad_space(p, "task: copy\nparams: {lr: {uniform: [1, 0]}}\n")],
         "params.lr: uniform bounds must satisfy low < high",
     ),
+    (
+        "start point outside its space",
+        lambda p: [
+            "--space",
+            bad_space(p, "task: copy\nparams: {clip: norm}\nstart_points: [{clip: value}]\n"),
+        ],
+        "start_points[0].clip: 'value' is outside the space",
+    ),
+    (
+        "rmsprop_alpha out of range",
+        lambda p: [
+            "--space",
+            bad_space(p, "task: copy\nparams: {optimizer: rmsprop, rmsprop_alpha: 1.5}\n"),
+        ],
+        "rmsprop_alpha must be in (0, 1), but got rmsprop_alpha=1.5.",
+    ),
     ("too many CPUs", lambda p: ["--cpus-per-trial", "4096"], "--cpus-per-trial 4096 is more"),
     ("no such GPU", lambda p: ["--gpus-per-trial", "64"], "--gpus-per-trial 64 is more"),
     (

@@ -130,6 +130,39 @@ BAD_SPACES = [
         "task: copy\nparams: {lr: {loguniform: [1.0e-4, 1.0e-2]}}\nstart_points: [{lr: 0.5}]\n",
         "start_points[0].lr: 0.5 is outside the space",
     ),
+    # A start point its own space excludes (Optuna would try it anyway, with only a warning).
+    (
+        "task: copy\nparams: {clip: norm}\nstart_points: [{clip: value}]\n",
+        "start_points[0].clip: 'value' is outside the space (value ['norm'])",
+    ),
+    (
+        "task: copy\nparams: {memory_init: {choice: [constant, learned]}}\n"
+        "start_points: [{memory_init: random}]\n",
+        "start_points[0].memory_init: 'random' is outside the space (choice ['constant', 'le",
+    ),
+    (
+        "task: copy\nparams: {controller_size: {int: [64, 128], step: 16}}\n"
+        "start_points: [{controller_size: 64}, {controller_size: 100}]\n",
+        "start_points[1].controller_size: 100 is outside the space (int [64, 128], step 16)",
+    ),
+    (
+        "task: copy\nparams: {momentum: {uniform: [0.5, 0.9], step: 0.1}}\n"
+        "start_points: [{momentum: 0.75}]\n",
+        "start_points[0].momentum: 0.75 is outside the space (uniform [0.5, 0.9], step 0.1)",
+    ),
+    (
+        "task: copy\nparams: {learn_bias: {choice: [true, false]}}\n"
+        "start_points: [{learn_bias: 1}]\n",
+        "start_points[0].learn_bias: 1 is outside the space",
+    ),
+    (
+        "task: copy\nparams:\n  optimizer: rmsprop\n  rmsprop_alpha: {uniform: [0.9, 1.0]}\n",
+        "is invalid: rmsprop_alpha must be in (0, 1), but got rmsprop_alpha=1.0.",
+    ),
+    (
+        "task: copy\nparams: {rmsprop_centered: {choice: [false, 1]}}\n",
+        "params.rmsprop_centered: must be of type bool, but got 1",
+    ),
 ]
 
 
@@ -143,6 +176,15 @@ def test_bad_space_is_one_line_naming_the_field(tmp_path: Path, text: str, messa
     assert message in text_of_error
     assert str(path) in text_of_error
     assert "\n" not in text_of_error
+
+
+def test_a_start_point_on_its_float_step_grid_is_inside(tmp_path: Path) -> None:
+    text = (
+        "task: copy\nparams: {momentum: {uniform: [0.5, 0.9], step: 0.1}}\n"
+        "start_points: [{momentum: 0.7}, {momentum: 0.9}]\n"
+    )
+    # Rule: a float on the step grid up to rounding (0.5 + 2 * 0.1 != 0.7 exactly) is inside.
+    assert len(load_space(write(tmp_path, text)).start_points) == 2
 
 
 def test_missing_space_file_is_an_error(tmp_path: Path) -> None:

@@ -43,18 +43,56 @@ def test_exact_layout_of_one_sequence() -> None:
     assert batch.lengths.tolist() == [8]
 
 
-def test_targets_repeat_inputs_then_marker() -> None:
-    task = RepeatCopyTask()
+def test_exact_layout_with_the_count_on_its_own_step() -> None:
+    task = RepeatCopyTask(bits=2, max_repeats=4, repeat_encoding="own_step")
+    batch = task.sample_exact(1, size=2, generator=seeded(0), repeats=2)
+    x = batch.inputs[:2, 0, :2]
+    expected_inputs = torch.zeros(9, 1, 4)
+    expected_inputs[:2, 0, :2] = x
+    expected_inputs[2, 0, 2] = 1.0  # the delimiter, alone on its step
+    # r = 2 of 1..4: mean 2.5, variance ((4 - 1 + 1)^2 - 1) / 12 = 1.25
+    expected_inputs[3, 0, 3] = (2 - 2.5) / 1.25**0.5
+    expected_targets = torch.zeros(9, 1, 3)
+    expected_targets[4:8, 0, :2] = torch.cat([x, x])
+    expected_targets[8, 0, 2] = 1.0
+    # T = n(r+1) + 3 = 9: vectors, delimiter, count, the vectors twice, then the end marker.
+    torch.testing.assert_close(batch.inputs, expected_inputs, rtol=0, atol=1e-7)
+    assert torch.equal(batch.targets, expected_targets)
+    assert batch.mask[:, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert batch.lengths.tolist() == [9]
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 10), (1, 2), (3, 7), (5, 5)])
+def test_own_step_counts_are_standardised(low: int, high: int) -> None:
+    task = RepeatCopyTask(min_repeats=low, max_repeats=high, repeat_encoding="own_step")
+    codes = task.encode_repeats(torch.arange(low, high + 1)).double()
+    # The training counts, uniform on min_repeats..max_repeats, have mean 0 and variance 1
+    # (one count only: 0), as in the paper and pytorch-ntm ...
+    assert float(codes.mean()) == pytest.approx(0.0, abs=1e-6)
+    assert float(codes.var(unbiased=False)) == pytest.approx(1.0 if high > low else 0.0)
+    # ... and larger counts (generalisation) get larger codes.
+    assert bool((task.encode_repeats(torch.tensor([high + 1, 2 * high])) > codes.max()).all())
+
+
+@pytest.mark.parametrize("encoding", ["delimiter", "own_step"])
+def test_targets_repeat_inputs_then_marker(encoding: str) -> None:
+    task = RepeatCopyTask(repeat_encoding=encoding)
     batch = task.sample(16, level=10, generator=seeded(1))
+    c = int(encoding == "own_step")
     check_batch(task, batch, 16)
     for b in range(16):
-        n, r = _length_and_repeats(batch.inputs, b, task.max_repeats)
-        start, marker = n + 1, n + 1 + n * r
-        # The repeat channel is r / max_repeats with r an allowed integer count.
+        n = int(batch.inputs[:, b, BITS].nonzero().item())
+        # The count channel is non-zero on one step: the delimiter's (c = 0) or the next
+        # (c = 1; no count of 1..10 encodes to 0); it holds encode_repeats(r) for an allowed
+        # integer count r.
+        assert batch.inputs[:, b, BITS + 1].nonzero().flatten().tolist() == [n + c]
+        code = float(batch.inputs[n + c, b, BITS + 1])
+        r = (int(batch.mask[:, b].sum()) - 1) // n  # nr + 1 scored steps
         assert 1 <= r <= 10
-        assert float(batch.inputs[n, b, BITS + 1]) == pytest.approx(r / 10)
-        # The length is n(r+1) + 2.
-        assert int(batch.lengths[b]) == n * (r + 1) + 2
+        assert code == pytest.approx(float(task.encode_repeats(torch.tensor(r))))
+        start, marker = n + c + 1, n + c + 1 + n * r
+        # The length is n(r+1) + 2 + c.
+        assert int(batch.lengths[b]) == n * (r + 1) + 2 + c
         # The output phase is the input sequence repeated r times ...
         repeated = batch.inputs[:n, b, :BITS].repeat(r, 1)
         assert torch.equal(batch.targets[start:marker, b, :BITS], repeated)
@@ -93,9 +131,14 @@ def test_reproducible() -> None:
         ({"min_length": 4, "max_length": 3}, "min_length must be <= max_length"),
         ({"min_repeats": 0}, "min_repeats must be an int >= 1, but got min_repeats=0"),
         ({"min_repeats": 6, "max_repeats": 5}, "min_repeats must be <= max_repeats"),
+        (
+            {"repeat_encoding": "paper"},
+            r"repeat_encoding must be one of \['delimiter', 'own_step'\], but got "
+            r"repeat_encoding='paper'\.$",
+        ),
     ],
 )
-def test_bad_params(params: dict[str, int], message: str) -> None:
+def test_bad_params(params: dict[str, object], message: str) -> None:
     # Invalid parameters raise ValueError naming the field and value.
     with pytest.raises(ValueError, match=message):
         RepeatCopyTask(**params)
