@@ -104,9 +104,11 @@ def trial_row(
 
 
 def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """All trials, best first (``rank_key``)."""
+    """All trials, best first (``rank_key``); with no trial, the columns alone (so that
+    results.csv always has its header)."""
     ordered = sorted(rows, key=lambda row: row["_rank"])
-    table = pd.DataFrame([{k: v for k, v in row.items() if k != "_rank"} for row in ordered])
+    columns = [k for k in trial_row("", {}, None, None, errored=False) if k != "_rank"]
+    table = pd.DataFrame([{k: row[k] for k in columns} for row in ordered], columns=columns)
     return table.reset_index(drop=True)
 
 

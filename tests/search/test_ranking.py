@@ -81,3 +81,14 @@ def test_results_table_is_in_rank_order() -> None:
     # the same order as rank_key: level before objective, the NaN trial last
     assert list(table["trial_id"]) == ["t2", "t1", "t3"]
     assert list(table["status"]) == [COMPLETED, STOPPED_ASHA, PRUNED_NAN]
+
+
+def test_an_empty_table_keeps_its_columns() -> None:
+    empty = results_table([])
+    # Rule: with no trial, the table still has every column (results.csv keeps its header).
+    assert empty.empty and "trial_id" in empty.columns and "status" in empty.columns
+    assert list(empty.columns) == [c for c in trial_row_columns() if c != "_rank"]
+
+
+def trial_row_columns() -> list[str]:
+    return list(trial_row("t", {}, {"status": "completed"}, None, errored=False))
