@@ -55,8 +55,9 @@ from ntm.train_config import SOLVED_BIT_ERRORS  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
 from search.launch.cli import parse_search_args  # noqa: E402
 from search.launch.config import SearchConfig  # noqa: E402
-from search.launch.results import RESULTS_CSV, status_counts  # noqa: E402
+from search.launch.results import status_counts  # noqa: E402
 from search.space.load import default_space_path  # noqa: E402
+from search.trial.experiment_files import RESULTS_CSV  # noqa: E402
 from search.trial.trainable import CHECKPOINT_FILE  # noqa: E402
 
 

@@ -44,9 +44,8 @@ import torch  # noqa: E402
 
 from ntm.baseline import Model  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
-from ntm.metrics import task_scores  # noqa: E402
 from ntm.report import Report  # noqa: E402
-from ntm.tasks import Batch, RepeatCopyTask, Task  # noqa: E402
+from ntm.tasks import Batch, RepeatCopyTask, Task, task_scores  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
 from search.space.format import RandomSuggester  # noqa: E402
@@ -61,7 +60,7 @@ def _bit_errors_bar(limit: float) -> Callable[[dict[str, float]], bool]:
     return lambda s: s["objective"] < limit
 
 
-# The bar per task, on the scores of one evaluation (``ntm.metrics.task_scores``).
+# The bar per task, on the scores of one evaluation (``ntm.tasks.task_scores``).
 BARS: dict[str, Callable[[dict[str, float]], bool]] = {
     "copy": _bit_errors_bar(0.1),
     "repeat_copy": lambda s: s["objective"] < 0.1 and s["marker_accuracy"] >= 0.99,

@@ -21,11 +21,11 @@ from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
-from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
+from ntm.metrics import LN2, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.report import Report
 from ntm.stopping import stop_reason
-from ntm.tasks import Batch
+from ntm.tasks import Batch, task_scores
 from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ntm.tasks.associative_recall import AssociativeRecallTask
-from ntm.tasks.base import Batch, Task
+from ntm.tasks.base import Batch, Task, task_scores
 from ntm.tasks.copy import CopyTask
 from ntm.tasks.ngrams import NGramsTask, bayes_optimal_cost
 from ntm.tasks.priority_sort import PrioritySortTask
@@ -33,6 +33,7 @@ __all__ = [
     "TaskConfig",
     "bayes_optimal_cost",
     "make_task",
+    "task_scores",
 ]
 
 TASKS: dict[str, type] = {
