@@ -11,7 +11,7 @@ from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
-from ntm.engines import ENGINES
+from ntm.engines import check_engine
 from ntm.errors import require
 from ntm.tasks import TaskConfig
 
@@ -75,10 +75,7 @@ class TrainConfig:
         require(
             self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}."
         )
-        require(
-            self.engine in ENGINES,
-            f"engine must be one of {list(ENGINES)}, but got engine={self.engine!r}.",
-        )
+        check_engine(self.engine)
         require(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
         require(
             0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}."
@@ -127,11 +124,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if self.model.model == "lstm" and self.train.engine not in ("auto", "eager"):
-            raise ValueError(
-                "engine must be one of ['auto', 'eager'] for model='lstm' (the fast engines "
-                f"are NTM-only), but got engine={self.train.engine!r}."
-            )
+        check_engine(self.train.engine, model=self.model.model)  # lstm: auto or eager
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the form stored in checkpoints and logged as params)."""

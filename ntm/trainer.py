@@ -58,10 +58,11 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def _engine(self) -> str:
         """The next train step's forward/backward, e.g. "compiled" (``ntm.engines``: ``auto``
-        depends on the steps made so far); the LSTM baseline always runs eager."""
-        if self.config.model.model == "lstm":
-            return "eager"
-        return resolve_engine(self.config.train.engine, self.device, done=self.step)
+        depends on the steps made so far; the LSTM baseline always runs eager)."""
+        train = self.config.train
+        return resolve_engine(
+            train.engine, self.device, done=self.step, model=self.config.model.model
+        )
 
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
