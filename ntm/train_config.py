@@ -16,7 +16,6 @@ from ntm.errors import require
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
-SOLVED_BIT_ERRORS = 0.1  # "solved": evaluation bit errors per sequence at the target level
 CLIPS = ("norm", "value", "none")
 
 
@@ -36,7 +35,7 @@ class TrainConfig:
         ``solved_reports`` reports in a row (None = never stop early). The stop rules are
         written down in ``ntm.stopping``.
     lr_decay_on_solve: multiply the learning rate by this, once, when the evaluation at the
-        target level first falls under ``SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
+        target level first falls under ``ntm.tasks.SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
         1.0 = off). Solving is the easy
         half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is

@@ -25,8 +25,8 @@ from ntm.metrics import LN2, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.report import Report
 from ntm.stopping import stop_reason
-from ntm.tasks import Batch, task_scores
-from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
+from ntm.tasks import SOLVED_BIT_ERRORS, Batch, task_scores
+from ntm.train_config import RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
 
