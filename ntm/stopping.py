@@ -30,9 +30,8 @@ from typing import Any
 from ntm.train_config import TrainConfig
 
 STEPS, TIME, SOLVED = "steps", "time", "solved"
-STOP_REASONS = (STEPS, TIME, SOLVED)
 
-__all__ = ["SOLVED", "STEPS", "STOP_REASONS", "TIME", "is_solved", "solved_streak", "stop_reason"]
+__all__ = ["SOLVED", "STEPS", "TIME", "is_solved", "solved_streak", "stop_reason"]
 
 
 def is_solved(entry: Mapping[str, Any], *, target_level: int, below: float) -> bool:
