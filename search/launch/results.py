@@ -2,7 +2,8 @@
 (``search.trial.ranking.best_key``: its first row is the trial the export takes), saved as
 ``results.csv`` in the experiment directory, printed with the counts of each final status.
 
-Columns: ``best_bit_errors`` (the lowest objective over the trial's reports),
+Columns: ``best_bit_errors`` (the lowest objective over the trial's reports; not MLflow's
+``best_objective``, the best trial's last one),
 ``last_bit_errors`` (the last one: what its final checkpoint scores), ``max_level``,
 ``last_cost`` (the last evaluation's bits per sequence), ``confirm_mean_objective``,
 ``confirm_worst_objective`` and ``confirm_seeds`` (after ``--confirm-top``, else empty), then

@@ -142,9 +142,11 @@ def finish_search(
             _log_artifacts(client, parent, table, children, ranked, study, Path(tmp))
         if ranked:
             client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
-            objective = ranked[0].data.metrics.get("objective")
-            if objective is not None:
-                client.log_metric(parent, "best_objective", objective)
+            # best_objective: the best trial's last objective, what its final checkpoint scores
+            # (not the lowest it reported: results.csv's best_bit_errors)
+            last_objective = ranked[0].data.metrics.get("objective")
+            if last_objective is not None:
+                client.log_metric(parent, "best_objective", last_objective)
     finally:
         client.set_tag(parent, "experiment_dir", experiment_dir)
         client.set_tag(parent, FINISHED_TAG, "true")
