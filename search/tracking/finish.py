@@ -1,6 +1,7 @@
-"""The end of a search in MLflow: the results table, the search plots (from the runs and from
-the Optuna study) and the top trials' artifacts are logged to the parent run, the best trial
-is tagged, and the parent is closed.
+"""The end of a search in MLflow: the confirmed results of ``--confirm-top`` are logged on
+their trials' runs, the results table, the search plots (from the runs and from the Optuna
+study) and the top trials' artifacts are logged to the parent run, the best trial
+(``search.trial.ranking``) is tagged, and the parent is closed.
 
 Works with a fresh callback too (``Tuner.restore`` runs the pickled one): the parent is then
 found again by experiment name and tag, the trials by their child runs.
