@@ -27,7 +27,7 @@ from curricula import CurriculumConfig
 from ntm.evaluate import evaluate_sizes
 from ntm.events import NonFiniteError
 from ntm.report import Report
-from ntm.tasks import TaskConfig, make_task
+from ntm.tasks import SOLVED_BIT_ERRORS, TaskConfig, make_task
 from ntm.train_config import RunConfig, TrainConfig
 from ntm.trainer import Trainer
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--report-every", type=int, default=25)
     p.add_argument("--eval-every", type=int, default=50)
-    p.add_argument("--solved", type=float, default=0.1)
+    p.add_argument("--solved", type=float, default=SOLVED_BIT_ERRORS)
     p.add_argument("--relapse", type=float, default=1.0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(

@@ -51,12 +51,13 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from ntm.cli import guarded  # noqa: E402
-from ntm.train_config import SOLVED_BIT_ERRORS  # noqa: E402
+from ntm.tasks import SOLVED_BIT_ERRORS  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
 from search.launch.cli import parse_search_args  # noqa: E402
 from search.launch.config import SearchConfig  # noqa: E402
-from search.launch.results import RESULTS_CSV, status_counts  # noqa: E402
+from search.launch.results import status_counts  # noqa: E402
 from search.space.load import default_space_path  # noqa: E402
+from search.trial.experiment_files import RESULTS_CSV  # noqa: E402
 from search.trial.trainable import CHECKPOINT_FILE  # noqa: E402
 
 
@@ -130,7 +131,7 @@ def compare(schedulers: list[str], run_args: list[str], copy_max_length: int | N
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--solved-below", type=float, default=0.1, help="bit errors/seq")
+    p.add_argument("--solved-below", type=float, default=SOLVED_BIT_ERRORS, help="bit errors/seq")
     p.add_argument("--max-size", type=int, default=20, help="largest exact size evaluated")
     p.add_argument("--compare", help="schedulers to compare at an equal budget, e.g. asha,pbt")
     p.add_argument("--copy-max-length", type=int, help="--compare on copy lengths 1..L")

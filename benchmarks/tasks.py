@@ -11,12 +11,13 @@ an evaluation of the trainer's fixed batch at the target difficulty every
 task, optimiser and curriculum; the network size of Graves et al. 2014, table 3, unless
 ``--lstm-size``/``--lstm-layers`` say otherwise).
 
-A run *reaches the bar* at the first evaluation whose scores pass ``BARS[task]`` while the
-curriculum is at its target level (the issue's bars: bit errors < 0.1 per sequence, repeat
-copy also marker right on >= 99 %; N-grams within 2 bits of the Bayes optimum; priority
-sort < 1 bit error). It *relapses* if a later evaluation's objective exceeds
-``RELAPSE[task]``. At the end the run is scored on ``--final-batch`` held sequences at the
-target (seeded apart from training) and at the generalisation sizes of ``GENERALISATION``.
+A run *reaches the bar* at the first evaluation whose scores pass ``BARS[task]``
+(``ntm/tasks/bars.py``) while the curriculum is at its target level (the issue's bars: bit
+errors < 0.1 per sequence, repeat copy also marker right on >= 99 %; N-grams within 2 bits of
+the Bayes optimum; priority sort < 1 bit error). It *relapses* if a later evaluation's
+objective exceeds ``RELAPSE[task]``. At the end the run is scored on ``--final-batch`` held
+sequences at the target (seeded apart from training) and at the generalisation sizes of
+``GENERALISATION``.
 
 Prints one JSON line per run, then one summary line (``"summary": true``).
 """
@@ -29,7 +30,6 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,8 @@ import torch  # noqa: E402
 
 from ntm.baseline import Model  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
-from ntm.metrics import task_scores  # noqa: E402
 from ntm.report import Report  # noqa: E402
-from ntm.tasks import Batch, RepeatCopyTask, Task  # noqa: E402
+from ntm.tasks import BARS, Batch, RepeatCopyTask, Task, task_scores  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
 from search.space.format import RandomSuggester  # noqa: E402
@@ -57,18 +56,6 @@ TASKS = ("repeat_copy", "associative_recall", "ngrams", "priority_sort", "copy")
 _HELD_SEED = 20_141_020  # seeds the held final batches, apart from training and eval data
 
 
-def _bit_errors_bar(limit: float) -> Callable[[dict[str, float]], bool]:
-    return lambda s: s["objective"] < limit
-
-
-# The issue's bar per task, on the scores of one evaluation (``ntm.metrics.task_scores``).
-BARS: dict[str, Callable[[dict[str, float]], bool]] = {
-    "copy": _bit_errors_bar(0.1),
-    "repeat_copy": lambda s: s["objective"] < 0.1 and s["marker_accuracy"] >= 0.99,
-    "associative_recall": _bit_errors_bar(0.1),
-    "ngrams": lambda s: s["objective"] < 2.0,  # within 2 bits of the Bayes optimum
-    "priority_sort": _bit_errors_bar(1.0),
-}
 # A run that reached the bar relapses when a later evaluation's objective exceeds this.
 RELAPSE = {
     "copy": 1.0,
@@ -168,7 +155,7 @@ def one_run(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
         print(f"[{task_name} seed {seed}] {r.sequences} sequences, level {r.level}: "
               f"objective {r.objective:.4g} {extra}", file=sys.stderr, flush=True)  # fmt: skip
         if out["bar_sequences"] is None:
-            if trainer.scheduler.at_target and BARS[task_name](scores):
+            if trainer.scheduler.at_target and BARS[task_name].passed(scores):
                 out["bar_sequences"] = r.sequences
                 out["bar_seconds"] = round(time.perf_counter() - start, 1)
         elif r.objective > RELAPSE[task_name]:

@@ -57,12 +57,11 @@ SCHEDULERS: Mapping[str, type[Scheduler]] = {
         StagedScheduler,
     )
 }
-_ALIASES: Mapping[str, str] = {"learning-progress": "learning_progress"}
 
 
 def _scheduler_class(name: str) -> type[Scheduler]:
-    """The class registered under ``name`` (or its alias)."""
-    cls = SCHEDULERS.get(_ALIASES.get(name, name))
+    """The class registered under ``name``."""
+    cls = SCHEDULERS.get(name)
     if cls is None:
         raise ValueError(f"curriculum must be one of {sorted(SCHEDULERS)}, but got {name=}.")
     return cls
@@ -77,7 +76,7 @@ def make_scheduler(config: CurriculumConfig) -> Scheduler:
     """Build the scheduler ``config`` names, checking every parameter.
 
     Unknown names and unknown keys in ``config.params`` raise a ``ValueError`` listing
-    what is allowed; ``"learning-progress"`` is accepted for ``"learning_progress"``.
+    what is allowed.
     """
     cls = _scheduler_class(config.name)
     unknown = sorted(set(config.params) - set(cls.param_names), key=str)

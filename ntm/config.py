@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ntm.errors import require
+
 MODELS = ("ntm", "lstm")
 CONTROLLERS = ("lstm", "feedforward")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -14,11 +16,6 @@ MEMORY_INITS = ("constant", "learned", "random")
 # parameter count (times 4 with Adam's state and the gradients, in float32 bytes: 4 GiB).
 MAX_MEMORY_ELEMENTS = 2**24  # 64 MiB per sequence in float32; the paper's copy uses 2,560
 MAX_PARAMETERS = 2**28
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
 
 
 def from_mapping(cls: type, values: Mapping[str, Any], *, what: str) -> Any:
@@ -63,42 +60,38 @@ class NTMConfig:
     learn_bias: bool = True
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.model in MODELS,
             f"model must be one of {list(MODELS)}, but got model={self.model!r}.",
         )
         for name in ("input_size", "output_size", "controller_size", "controller_layers"):
             value = getattr(self, name)
-            _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
-        _require(
-            self.memory_n >= 1, f"memory_n (N) must be >= 1, but got memory_n={self.memory_n}."
-        )
-        _require(
-            self.memory_m >= 1, f"memory_m (M) must be >= 1, but got memory_m={self.memory_m}."
-        )
+            require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        require(self.memory_n >= 1, f"memory_n (N) must be >= 1, but got memory_n={self.memory_n}.")
+        require(self.memory_m >= 1, f"memory_m (M) must be >= 1, but got memory_m={self.memory_m}.")
         for name in ("read_heads", "write_heads"):
             value = getattr(self, name)
-            _require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
-        _require(
+            require(value >= 1, f"{name} must be >= 1, but got {name}={value}.")
+        require(
             self.shift_range >= 0,
             f"shift_range must be >= 0, but got shift_range={self.shift_range}.",
         )
-        _require(
+        require(
             2 * self.shift_range + 1 <= self.memory_n,
             f"shift_range must satisfy 2*shift_range+1 <= memory_n ({self.memory_n}), "
             f"but got shift_range={self.shift_range}.",
         )
-        _require(
+        require(
             self.controller in CONTROLLERS,
             f"controller must be one of {list(CONTROLLERS)}, "
             f"but got controller={self.controller!r}.",
         )
-        _require(
+        require(
             self.activation in ACTIVATIONS,
             f"activation must be one of {list(ACTIVATIONS)}, "
             f"but got activation={self.activation!r}.",
         )
-        _require(
+        require(
             self.memory_init in MEMORY_INITS,
             f"memory_init must be one of {list(MEMORY_INITS)}, "
             f"but got memory_init={self.memory_init!r}.",
@@ -108,13 +101,13 @@ class NTMConfig:
 
     def _check_size(self) -> None:
         n, m = self.memory_n, self.memory_m
-        _require(
+        require(
             n * m <= MAX_MEMORY_ELEMENTS,
             f"memory_n * memory_m must be <= {MAX_MEMORY_ELEMENTS} (64 MiB per sequence), "
             f"but got memory_n={n}, memory_m={m} ({n * m} elements).",
         )
         params = self.parameter_count()
-        _require(
+        require(
             params <= MAX_PARAMETERS,
             f"the model must have <= {MAX_PARAMETERS} parameters, but controller_size="
             f"{self.controller_size}, controller_layers={self.controller_layers}, "

@@ -22,8 +22,7 @@ from ntm.api import load
 from ntm.baseline import Model
 from ntm.checkpoint import load_checkpoint
 from ntm.cli import Parser, UsageError, guarded
-from ntm.metrics import task_scores
-from ntm.tasks import RepeatCopyTask, Task
+from ntm.tasks import RepeatCopyTask, Task, task_scores
 
 PROG = "python -m ntm.evaluate"
 

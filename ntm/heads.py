@@ -59,13 +59,10 @@ def squash(raw: torch.Tensor, sizes: tuple[int, ...], m: int) -> HeadParams:
 
 
 class Heads(nn.Module):
-    """Linear map controller output [B, C] -> HeadParams for R read and W write heads."""
+    """The heads' weights: the linear map controller output [B, C] -> raw head parameters
+    [B, K] (K = sum of ``projection_sizes``) for R read and W write heads. ``cell_step``
+    applies it and ``squash`` turns the result into ``HeadParams``."""
 
     def __init__(self, config: NTMConfig) -> None:
         super().__init__()
-        self.m = config.memory_m
-        self.sizes = projection_sizes(config)
-        self.proj = nn.Linear(config.controller_size, sum(self.sizes))
-
-    def forward(self, out: torch.Tensor) -> HeadParams:
-        return squash(self.proj(out), self.sizes, self.m)
+        self.proj = nn.Linear(config.controller_size, sum(projection_sizes(config)))

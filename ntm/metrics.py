@@ -1,15 +1,15 @@
-"""Masked loss and metrics in the units of the NTM literature: bits per sequence."""
+"""Masked loss and metrics in the units of the NTM literature: bits per sequence.
+
+The maths only, on tensors: the tasks build on it (``ntm.tasks.task_scores`` adds each
+task's own scores and objective), so this module imports no task.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
-
-if TYPE_CHECKING:  # ntm.tasks imports this module: the types only, no runtime cycle
-    from ntm.tasks import Batch, Task
 
 LN2 = math.log(2.0)
 
@@ -46,16 +46,3 @@ def batch_scores(
     cost = sequence_cost_nats(logits, targets, mask)  # [B]
     errors = bit_errors(logits, targets, mask)  # [B]
     return {"loss": float(cost.mean()) / LN2, "bit_errors": float(errors.mean())}
-
-
-def task_scores(task: Task, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
-    """Everything one evaluation reports, ``objective`` included (lower is better).
-
-    logits: [T, B, O], the model's outputs on ``batch``. Returns ``loss`` (cost, bits per
-    sequence), ``bit_errors`` (per sequence), the task's ``extra_scores`` and ``objective``,
-    a copy of the score the task declares as its objective (``task.objective``).
-    """
-    scores = batch_scores(logits, batch.targets, batch.mask)
-    scores.update(task.extra_scores(logits, batch))
-    scores["objective"] = scores[task.objective]
-    return scores

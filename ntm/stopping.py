@@ -13,7 +13,7 @@ difficulty; lower is better). The rules, checked in this order after each report
    One lucky evaluation is not a solution: the search asks for several in a row.
 
 A report without an objective (no evaluation) breaks a solved streak. (``lr_decay_on_solve``
-has its own fixed threshold, ``ntm.train_config.SOLVED_BIT_ERRORS``: the first report at the
+has its own fixed threshold, ``ntm.tasks.SOLVED_BIT_ERRORS``: the first report at the
 target level under it decays the rate, once.)
 
 Example:
@@ -30,9 +30,8 @@ from typing import Any
 from ntm.train_config import TrainConfig
 
 STEPS, TIME, SOLVED = "steps", "time", "solved"
-STOP_REASONS = (STEPS, TIME, SOLVED)
 
-__all__ = ["SOLVED", "STEPS", "STOP_REASONS", "TIME", "is_solved", "solved_streak", "stop_reason"]
+__all__ = ["SOLVED", "STEPS", "TIME", "is_solved", "solved_streak", "stop_reason"]
 
 
 def is_solved(entry: Mapping[str, Any], *, target_level: int, below: float) -> bool:

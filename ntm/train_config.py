@@ -11,12 +11,11 @@ from typing import Any
 
 from curricula import CurriculumConfig
 from ntm.config import NTMConfig, from_mapping
-from ntm.engines import ENGINES
+from ntm.engines import check_engine
 from ntm.errors import require
 from ntm.tasks import TaskConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
-SOLVED_BIT_ERRORS = 0.1  # "solved": evaluation bit errors per sequence at the target level
 CLIPS = ("norm", "value", "none")
 
 
@@ -36,7 +35,7 @@ class TrainConfig:
         ``solved_reports`` reports in a row (None = never stop early). The stop rules are
         written down in ``ntm.stopping``.
     lr_decay_on_solve: multiply the learning rate by this, once, when the evaluation at the
-        target level first falls under ``SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
+        target level first falls under ``ntm.tasks.SOLVED_BIT_ERRORS`` (0.1 bit errors per sequence;
         1.0 = off). Solving is the easy
         half; a lower rate afterwards is one way to stay solved (benchmarks/RESULTS.md).
     inject_nan_at_step: fault injection for tests and demos: at that step the loss is
@@ -75,10 +74,7 @@ class TrainConfig:
         require(
             self.clip in CLIPS, f"clip must be one of {list(CLIPS)}, but got clip={self.clip!r}."
         )
-        require(
-            self.engine in ENGINES,
-            f"engine must be one of {list(ENGINES)}, but got engine={self.engine!r}.",
-        )
+        check_engine(self.engine)
         require(self.lr > 0, f"lr must be > 0, but got lr={self.lr}.")
         require(
             0 <= self.momentum < 1, f"momentum must be in [0, 1), but got momentum={self.momentum}."
@@ -127,11 +123,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if self.model.model == "lstm" and self.train.engine not in ("auto", "eager"):
-            raise ValueError(
-                "engine must be one of ['auto', 'eager'] for model='lstm' (the fast engines "
-                f"are NTM-only), but got engine={self.train.engine!r}."
-            )
+        check_engine(self.train.engine, model=self.model.model)  # lstm: auto or eager
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the form stored in checkpoints and logged as params)."""

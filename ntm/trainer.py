@@ -21,12 +21,12 @@ from ntm.build import build_run, make_optimizer
 from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.engines import engine_in_use, resolve_engine, sequence_logits
 from ntm.events import NonFiniteError
-from ntm.metrics import LN2, bit_errors, sequence_cost_nats, task_scores
+from ntm.metrics import LN2, bit_errors, sequence_cost_nats
 from ntm.model import NTM
 from ntm.report import Report
 from ntm.stopping import stop_reason
-from ntm.tasks import Batch
-from ntm.train_config import SOLVED_BIT_ERRORS, RunConfig
+from ntm.tasks import SOLVED_BIT_ERRORS, Batch, task_scores
+from ntm.train_config import RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
 
@@ -58,10 +58,11 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def _engine(self) -> str:
         """The next train step's forward/backward, e.g. "compiled" (``ntm.engines``: ``auto``
-        depends on the steps made so far); the LSTM baseline always runs eager."""
-        if self.config.model.model == "lstm":
-            return "eager"
-        return resolve_engine(self.config.train.engine, self.device, done=self.step)
+        depends on the steps made so far; the LSTM baseline always runs eager)."""
+        train = self.config.train
+        return resolve_engine(
+            train.engine, self.device, done=self.step, model=self.config.model.model
+        )
 
     def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""

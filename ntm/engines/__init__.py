@@ -13,6 +13,9 @@ same cell, ``ntm.model.cell_step``:
 - ``auto``: on CPU, ``manual`` for a run's first ``AUTO_COMPILE_AFTER_STEPS`` steps, then
   ``compiled``: a run that ends early (a search trial that solves, or that ASHA stops) never
   pays a compile, a long one pays it once; ``eager`` on other devices.
+
+The LSTM baseline (``NTMConfig.model == "lstm"``, ``ntm.baseline``) has no hand-written
+backward: it runs ``eager`` always, and accepts only ``auto`` or ``eager`` (``check_engine``).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import torch
 
 from ntm.config import NTMConfig
 from ntm.engines import bptt, compiled
+from ntm.errors import require
 from ntm.model import NTM
 
 ENGINES = ("auto", "eager", "manual", "compiled")
+EAGER_ONLY_MODELS = ("lstm",)  # models without a hand-written backward (``NTMConfig.model``)
 # A cold compile (a model config not yet in inductor's disk cache) costs ~25-60 s on one
 # core (~100-150 s on a loaded machine); at B=8-32 the compiled step saves ~20-40 ms
 # (benchmarks/RESULTS.md). Switching after 2,000 uncompiled steps spends about one compile's
@@ -32,18 +37,27 @@ ENGINES = ("auto", "eager", "manual", "compiled")
 AUTO_COMPILE_AFTER_STEPS = 2000
 
 
-def check_engine(engine: str) -> None:
-    """Raise ``ValueError`` unless ``engine`` is one of ``ENGINES``."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, but got engine={engine!r}.")
+def check_engine(engine: str, *, model: str = "ntm") -> None:
+    """Raise ``ValueError`` unless ``engine`` is one of ``ENGINES`` and one that ``model``
+    (``NTMConfig.model``) runs: ``auto`` or ``eager`` for the LSTM baseline."""
+    require(engine in ENGINES, f"engine must be one of {list(ENGINES)}, but got engine={engine!r}.")
+    require(
+        model not in EAGER_ONLY_MODELS or engine in ("auto", "eager"),
+        f"engine must be one of ['auto', 'eager'] for model={model!r} (the fast engines "
+        f"are NTM-only), but got engine={engine!r}.",
+    )
 
 
-def resolve_engine(engine: str, device: torch.device | str, *, done: int | None = None) -> str:
-    """The concrete engine ``engine`` means on ``device`` for the next step of a run that has
-    made ``done`` steps: ``auto`` on CPU is ``manual`` for the first
-    ``AUTO_COMPILE_AFTER_STEPS`` steps and ``compiled`` after (``done=None``, outside a run:
-    ``compiled``); ``eager`` on other devices."""
-    check_engine(engine)
+def resolve_engine(
+    engine: str, device: torch.device | str, *, done: int | None = None, model: str = "ntm"
+) -> str:
+    """The concrete engine ``engine`` means on ``device`` for the next step of a run of
+    ``model`` that has made ``done`` steps: ``eager`` for the LSTM baseline; ``auto`` on CPU
+    is ``manual`` for the first ``AUTO_COMPILE_AFTER_STEPS`` steps and ``compiled`` after
+    (``done=None``, outside a run: ``compiled``); ``eager`` on other devices."""
+    check_engine(engine, model=model)
+    if model in EAGER_ONLY_MODELS:
+        return "eager"
     if engine != "auto":
         return engine
     if torch.device(device).type != "cpu":

@@ -3,7 +3,7 @@
 Each ``X_backward`` takes the forward's inputs (and output, where cheaper than recomputing)
 plus the gradient of the output, and returns the gradients of the inputs. Its formula is the
 first line of its docstring (d_y is dL/dy; sums run over the named axis). Each one is
-gradchecked in float64 against autograd through its twin (tests/ntm/test_stages.py).
+gradchecked in float64 against autograd through its twin (tests/ntm/engines/test_stages.py).
 """
 
 from __future__ import annotations

@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ntm.tasks.associative_recall import AssociativeRecallTask
-from ntm.tasks.base import Batch, Task
+from ntm.tasks.bars import BARS, SOLVED_BIT_ERRORS, Bar
+from ntm.tasks.base import Batch, Task, task_scores
 from ntm.tasks.copy import CopyTask
 from ntm.tasks.ngrams import NGramsTask, bayes_optimal_cost
 from ntm.tasks.priority_sort import PrioritySortTask
 from ntm.tasks.repeat_copy import RepeatCopyTask
 
 __all__ = [
+    "BARS",
+    "SOLVED_BIT_ERRORS",
     "TASKS",
     "AssociativeRecallTask",
+    "Bar",
     "Batch",
     "CopyTask",
     "NGramsTask",
@@ -33,6 +37,7 @@ __all__ = [
     "TaskConfig",
     "bayes_optimal_cost",
     "make_task",
+    "task_scores",
 ]
 
 TASKS: dict[str, type] = {

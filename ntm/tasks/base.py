@@ -10,7 +10,7 @@ associative recall: item count; ...). ``sample_exact`` draws at one exact size f
 evaluation (``python -m ntm.evaluate --lengths 10,20,50,100``).
 
 Each task declares its *objective*, the one number that ranks runs (lower is better): the key
-of ``ntm.metrics.task_scores`` named by ``Task.objective``. Copy, repeat copy, associative
+of ``task_scores`` named by ``Task.objective``. Copy, repeat copy, associative
 recall and priority sort use ``"bit_errors"`` (per sequence); N-grams uses ``"bayes_gap"``
 (cost minus the Bayes-optimal cost, bits per sequence). ``extra_scores`` adds what a task
 measures beyond cost and bit errors (repeat copy: ``marker_accuracy``; N-grams: the gap and
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
+
+from ntm.metrics import batch_scores
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,19 @@ class TaskFields:
     def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
         """No scores beyond cost and bit errors (the default; see ``Task.extra_scores``)."""
         return {}
+
+
+def task_scores(task: Task, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
+    """Everything one evaluation reports, ``objective`` included (lower is better).
+
+    logits: [T, B, O], the model's outputs on ``batch``. Returns ``loss`` (cost, bits per
+    sequence), ``bit_errors`` (per sequence), the task's ``extra_scores`` and ``objective``,
+    a copy of the score the task declares as its objective (``task.objective``).
+    """
+    scores = batch_scores(logits, batch.targets, batch.mask)
+    scores.update(task.extra_scores(logits, batch))
+    scores["objective"] = scores[task.objective]
+    return scores
 
 
 def check_int(field: str, value: object, minimum: int) -> None:

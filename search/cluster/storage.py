@@ -54,6 +54,7 @@ __all__ = [
     "download",
     "filesystem",
     "is_remote_uri",
+    "is_uri",
     "require_reachable_storage",
     "require_shared_storage",
     "resolve_storage",
@@ -61,15 +62,21 @@ __all__ = [
 ]
 
 
+def is_uri(storage_path: str) -> bool:
+    """True for any ``scheme://...``, ``file://`` included: a location read through pyarrow
+    (``filesystem``), not ``pathlib``."""
+    return "://" in storage_path
+
+
 def is_remote_uri(storage_path: str) -> bool:
     """True for ``scheme://...`` with any scheme but ``file`` (``s3://b/p``, ``gs://b/p``)."""
     scheme = urlparse(storage_path).scheme
-    return "://" in storage_path and bool(scheme) and scheme.lower() != "file"
+    return is_uri(storage_path) and bool(scheme) and scheme.lower() != "file"
 
 
 def resolve_storage(storage_path: str) -> str:
     """An absolute local path (``~`` expanded), or a URI (``s3://...``) without a trailing /."""
-    if "://" in storage_path:
+    if is_uri(storage_path):
         return storage_path.rstrip("/")
     return str(Path(storage_path).expanduser().resolve())
 

@@ -5,8 +5,8 @@ URI such as ``s3://BUCKET/PREFIX/EXPERIMENT``, read through pyarrow as Ray does)
 report and every checkpoint is there, it needs no server, and it is what ``Tuner.restore``
 trusts); if it does not exist, the MLflow experiment of the same name (its child runs'
 metrics and ``status`` tags, the checkpoint from the ``checkpoint_path`` tag or the logged
-artifact). The best trial that did not diverge or error is chosen by the one ranking,
-``search.trial.ranking.rank_key``.
+artifact). The best trial is chosen by the one ranking and its filter,
+``search.trial.ranking.best_key`` and ``exportable`` (an eligible status and a checkpoint).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from ray.tune.experiment import Trial
 from ntm.cli import UsageError
 from ntm.errors import first_line, require
 from search.cluster.storage import download, filesystem, is_remote_uri, storage_uri
-from search.launch.confirm import read_confirmed
 from search.tracking.client import connect
 from search.tracking.runs import child_runs, find_parent
-from search.trial.ranking import rank_key
+from search.trial.experiment_files import read_confirmed
+from search.trial.ranking import best_key, exportable
 from search.trial.resume import own_checkpoints
 from search.trial.status import ELIGIBLE, RUNNING, trial_status
 from search.trial.trainable import CHECKPOINT_FILE
@@ -134,7 +134,7 @@ def _mlflow_checkpoint(client: MlflowClient, run: Any, scratch: Path) -> str | N
 
 def select(candidates: list[Candidate], *, metric: str | None, mode: str) -> Candidate:
     """The best eligible trial; UsageError naming the statuses when there is none."""
-    eligible = [c for c in candidates if c.status in ELIGIBLE and c.checkpoint is not None]
+    eligible = [c for c in candidates if exportable(c.status, c.checkpoint)]
     if not eligible:
         counts: dict[str, int] = {}
         for c in candidates:
@@ -147,5 +147,8 @@ def select(candidates: list[Candidate], *, metric: str | None, mode: str) -> Can
         error=UsageError,
     )
     return min(
-        eligible, key=lambda c: rank_key(c.trial_id, c.status, c.result, metric=metric, mode=mode)
+        eligible,
+        key=lambda c: best_key(
+            c.trial_id, c.status, c.result, checkpoint=c.checkpoint, metric=metric, mode=mode
+        ),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ntm.cli import UsageError
 from ntm.errors import require
 from ntm.tasks import TASKS
-from search.cluster.storage import DEFAULT_STORAGE_PATH
+from search.cluster.storage import DEFAULT_STORAGE_PATH, is_uri
 from search.launch.schedulers import POPULATION_SCHEDULERS, check_scheduler
 from search.space.format import SearchSpace
 from search.space.load import default_space_path, load_space
@@ -49,11 +49,11 @@ class SearchConfig:
     space: str | None = None
     num_samples: int = 64
     time_budget: float = 840.0
-    max_iterations: int = 100
-    report_sequences: int = 1024
+    max_iterations: int = TrialSettings.max_reports
+    report_sequences: int = TrialSettings.report_sequences
     trial_seconds: float = 360.0
     stop_bit_errors: float | None = 0.01
-    eval_batch: int = 64
+    eval_batch: int = TrialSettings.eval_batch
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     grace_period: int | None = None
@@ -64,7 +64,7 @@ class SearchConfig:
     storage_path: str = DEFAULT_STORAGE_PATH
     shared_storage: bool = False
     resume: bool = False
-    seed: int = 0
+    seed: int = TrialSettings.seed
     smoke_test: bool = False
     address: str | None = None
     inject_nan_at_step: int | None = None
@@ -127,7 +127,7 @@ class SearchConfig:
         _need(self.confirm_top >= 0, f"--confirm-top must be >= 0, but got {self.confirm_top}")
         _need(self.confirm_seeds >= 1, f"--confirm-seeds must be >= 1, got {self.confirm_seeds}")
         _need(
-            not self.confirm_top or "://" not in self.storage_path,
+            not self.confirm_top or not is_uri(self.storage_path),  # re-runs read params.json
             f"--confirm-top needs a local --storage-path, but got {self.storage_path!r}",
         )
         _need(

@@ -7,8 +7,9 @@ Each re-run has its source trial's full config (``params.json`` in its trial dir
 local --storage-path), fault injection removed and a seed drawn from ``CONFIRM_STREAM``. A
 re-run that diverges scores ``PRUNED_OBJECTIVE``, one that errors scores infinity: an
 unstable configuration is not confirmed. The results, by source trial id, are saved as
-``confirmed.json`` in the experiment directory (read by the export) and logged as the
-metrics ``confirm_mean_objective`` / ``confirm_worst_objective`` of the trial's MLflow run.
+``confirmed.json`` in the experiment directory (``search.trial.experiment_files``: read by the
+export) and logged as the metrics ``confirm_mean_objective`` / ``confirm_worst_objective`` of
+the trial's MLflow run (``search.tracking.finish``).
 """
 
 from __future__ import annotations
@@ -16,29 +17,28 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow import MlflowClient
 from ray import tune
 
 from search.launch.config import SearchConfig
+from search.launch.results import best_trials
 from search.launch.tuner import METRIC, MODE, trainable
+from search.trial.experiment_files import CONFIRMED_FILE
 from search.trial.seeds import CONFIRM_STREAM, draw_seed
-from search.trial.status import ELIGIBLE
 from search.trial.trainable import train_ntm
 
-CONFIRMED_FILE = "confirmed.json"  # in the experiment directory: {trial_id: {metric: value}}
 RERUN_KEY = "rerun"  # a re-run's Ray config: {"rerun": its trial config}
 
-__all__ = ["CONFIRMED_FILE", "RERUN_KEY", "confirm_top", "log_confirmed", "read_confirmed"]
+__all__ = ["RERUN_KEY", "confirm_top"]
 
 
 def _points(cfg: SearchConfig, table: pd.DataFrame) -> dict[int, str]:
-    """Seed -> source trial id, for S fresh seeds of each of the K best eligible trials."""
-    best = table[table["status"].isin(ELIGIBLE)].head(cfg.confirm_top)["trial_id"]
+    """Seed -> source trial id, for S fresh seeds of each of the K best exportable trials
+    (``search.launch.results.best_trials``: the trials the export could take)."""
+    best = best_trials(table, cfg.confirm_top)
     return {
         draw_seed(cfg.seed, CONFIRM_STREAM, rank, s): str(trial_id)
         for rank, trial_id in enumerate(best)
@@ -88,22 +88,3 @@ def confirm_top(cfg: SearchConfig, table: pd.DataFrame) -> dict[str, dict[str, A
     }
     (Path(cfg.experiment_path) / CONFIRMED_FILE).write_text(json.dumps(confirmed, indent=1))
     return confirmed
-
-
-def read_confirmed(experiment_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """``confirmed.json`` of an experiment directory; {} when there was no confirmation."""
-    path = Path(experiment_dir) / CONFIRMED_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def log_confirmed(
-    client: MlflowClient, runs: Iterable[Any], confirmed: Mapping[str, Mapping[str, Any]]
-) -> None:
-    """The confirmed metrics on each confirmed trial's MLflow run (so its best tag agrees)."""
-    for run in runs:
-        values = confirmed.get(run.data.tags.get("trial_id", ""))
-        if values is None:
-            continue
-        for key in ("confirm_mean_objective", "confirm_worst_objective"):
-            client.log_metric(run.info.run_id, key, values[key])
-        client.set_tag(run.info.run_id, "confirm_seeds", values["confirm_seeds"])

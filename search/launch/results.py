@@ -1,8 +1,9 @@
 """The end-of-search table: one row per trial (pandas), best first by the one ranking
-(``search.trial.ranking.rank_key``), saved as ``results.csv`` in the experiment directory,
-printed with the counts of each final status.
+(``search.trial.ranking.best_key``: its first row is the trial the export takes), saved as
+``results.csv`` in the experiment directory, printed with the counts of each final status.
 
-Columns: ``best_bit_errors`` (the lowest objective over the trial's reports),
+Columns: ``best_bit_errors`` (the lowest objective over the trial's reports; not MLflow's
+``best_objective``, the best trial's last one),
 ``last_bit_errors`` (the last one: what its final checkpoint scores), ``max_level``,
 ``last_cost`` (the last evaluation's bits per sequence), ``confirm_mean_objective``,
 ``confirm_worst_objective`` and ``confirm_seeds`` (after ``--confirm-top``, else empty), then
@@ -23,10 +24,10 @@ from ray.tune import ResultGrid
 
 from search.cluster.storage import is_remote_uri
 from search.trial.endings import TrialEndings
-from search.trial.ranking import rank_key
+from search.trial.experiment_files import RESULTS_CSV
+from search.trial.ranking import best_key, exportable
 from search.trial.status import FINAL_STATUSES, PRUNED_NAN, PRUNED_OBJECTIVE, trial_status
 
-RESULTS_CSV = "results.csv"
 KEY_PARAMS = (
     "controller",
     "controller_size",
@@ -42,7 +43,7 @@ KEY_PARAMS = (
 
 __all__ = [
     "KEY_PARAMS",
-    "RESULTS_CSV",
+    "best_trials",
     "format_table",
     "reported",
     "results_table",
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-def _best_objective(history: pd.DataFrame | None, last: Mapping[str, Any]) -> float:
+def _lowest_objective(history: pd.DataFrame | None, last: Mapping[str, Any]) -> float:
     """The lowest finite, non-sentinel objective a trial reported (NaN if none)."""
     values: list[float] = []
     if history is not None and "objective" in history:
@@ -85,7 +86,7 @@ def trial_row(
     return {
         "trial_id": trial_id,
         "status": status,
-        "best_bit_errors": _best_objective(history, last),
+        "best_bit_errors": _lowest_objective(history, last),
         "last_bit_errors": last.get("objective", math.nan) if scored else math.nan,
         "max_level": max_level,
         "last_cost": last.get("eval_loss", math.nan) if scored else math.nan,
@@ -99,12 +100,12 @@ def trial_row(
         "nan_step": last.get("nan_step"),
         "nan_parameters": last.get("nan_parameters"),
         "checkpoint": checkpoint,
-        "_rank": rank_key(trial_id, status, last),
+        "_rank": best_key(trial_id, status, last, checkpoint=checkpoint),
     }
 
 
 def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """All trials, best first (``rank_key``); with no trial, the columns alone (so that
+    """All trials, best first (``best_key``); with no trial, the columns alone (so that
     results.csv always has its header)."""
     ordered = sorted(rows, key=lambda row: row["_rank"])
     columns = [k for k in trial_row("", {}, None, None, errored=False) if k != "_rank"]
@@ -145,6 +146,15 @@ def table_from_grid(
                       errored=result.error is not None, checkpoint=checkpoint, cut=cut)
         )  # fmt: skip
     return results_table(rows)
+
+
+def best_trials(table: pd.DataFrame, top: int) -> list[str]:
+    """The ids of the ``top`` best trials that can be exported (``exportable``), best first:
+    the table's first rows (``results_table`` orders them first)."""
+    if table.empty:
+        return []
+    ok = [exportable(s, c) for s, c in zip(table["status"], table["checkpoint"], strict=True)]
+    return [str(t) for t in table[ok]["trial_id"].head(top)]
 
 
 def reported(table: pd.DataFrame) -> bool:

@@ -21,7 +21,7 @@ from search.cluster.nodes import check_resources, init_ray
 from search.cluster.storage import require_reachable_storage, require_shared_storage
 from search.launch.cli import PROG
 from search.launch.config import SearchConfig, load_search_space
-from search.launch.confirm import confirm_top, read_confirmed
+from search.launch.confirm import confirm_top
 from search.launch.interrupt import stop_on_signals
 from search.launch.results import (
     format_table,
@@ -37,6 +37,7 @@ from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.client import ui_runs_url
 from search.tracking.finish import finish_search
 from search.trial.endings import TrialEndings
+from search.trial.experiment_files import read_confirmed
 from search.trial.status import STOPPED_BUDGET
 
 __all__ = ["SearchOutcome", "check_experiment", "run_search"]

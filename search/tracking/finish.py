@@ -1,6 +1,7 @@
-"""The end of a search in MLflow: the results table, the search plots (from the runs and from
-the Optuna study) and the top trials' artifacts are logged to the parent run, the best trial
-is tagged, and the parent is closed.
+"""The end of a search in MLflow: the confirmed results of ``--confirm-top`` are logged on
+their trials' runs, the results table, the search plots (from the runs and from the Optuna
+study) and the top trials' artifacts are logged to the parent run, the best trial
+(``search.trial.ranking``) is tagged, and the parent is closed.
 
 Works with a fresh callback too (``Tuner.restore`` runs the pickled one): the parent is then
 found again by experiment name and tag, the trials by their child runs.
@@ -21,28 +22,56 @@ from mlflow import MlflowClient
 
 from ntm.errors import first_line
 from search.cluster.storage import download, is_remote_uri
-from search.launch.confirm import log_confirmed
-from search.launch.results import RESULTS_CSV
 from search.tracking.callback import MlflowTrackingCallback
 from search.tracking.plots import plot_checkpoint, plot_search, plot_study
 from search.tracking.runs import FINISHED_TAG, child_runs, close_lost_runs, find_parent
-from search.trial.ranking import rank_key
-from search.trial.status import ELIGIBLE, RUNNING
+from search.trial.experiment_files import RESULTS_CSV
+from search.trial.ranking import best_key, exportable
+from search.trial.status import RUNNING
 from search.trial.trainable import CHECKPOINT_FILE
 
 TOP_K_ARTIFACTS = 3  # finished trials that get plots and their checkpoint as artifacts
 
-__all__ = ["TOP_K_ARTIFACTS", "finish_search", "log_trial_artifacts", "ranked_runs"]
+__all__ = [
+    "TOP_K_ARTIFACTS",
+    "finish_search",
+    "log_confirmed",
+    "log_trial_artifacts",
+    "ranked_runs",
+]
+
+
+def _exportable(run: Any) -> bool:
+    return exportable(run.data.tags.get("status", RUNNING), run.data.tags.get("checkpoint_path"))
+
+
+def _best_key(run: Any) -> tuple[Any, ...]:
+    tags = run.data.tags
+    return best_key(
+        tags.get("trial_id", ""),
+        tags.get("status", RUNNING),
+        run.data.metrics,
+        checkpoint=tags.get("checkpoint_path"),
+    )
 
 
 def ranked_runs(runs: Iterable[Any]) -> list[Any]:
-    """The eligible MLflow trial runs, best first (``search.trial.ranking.rank_key``)."""
+    """The MLflow trial runs that can be exported (an eligible status and a
+    ``checkpoint_path``), best first (``search.trial.ranking.best_key``)."""
+    return sorted(filter(_exportable, runs), key=_best_key)
 
-    def key(run: Any) -> tuple[Any, ...]:
-        tags = run.data.tags
-        return rank_key(tags.get("trial_id", ""), tags.get("status", RUNNING), run.data.metrics)
 
-    return sorted((r for r in runs if r.data.tags.get("status") in ELIGIBLE), key=key)
+def log_confirmed(
+    client: MlflowClient, runs: Iterable[Any], confirmed: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """The confirmed metrics on each confirmed trial's MLflow run (so its best tag agrees)."""
+    for run in runs:
+        values = confirmed.get(run.data.tags.get("trial_id", ""))
+        if values is None:
+            continue
+        for key in ("confirm_mean_objective", "confirm_worst_objective"):
+            client.log_metric(run.info.run_id, key, values[key])
+        client.set_tag(run.info.run_id, "confirm_seeds", values["confirm_seeds"])
 
 
 def log_trial_artifacts(client: MlflowClient, run: Any, tmp: Path) -> None:
@@ -114,9 +143,11 @@ def finish_search(
             _log_artifacts(client, parent, table, children, ranked, study, Path(tmp))
         if ranked:
             client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
-            objective = ranked[0].data.metrics.get("objective")
-            if objective is not None:
-                client.log_metric(parent, "best_objective", objective)
+            # best_objective: the best trial's last objective, what its final checkpoint scores
+            # (not the lowest it reported: results.csv's best_bit_errors)
+            last_objective = ranked[0].data.metrics.get("objective")
+            if last_objective is not None:
+                client.log_metric(parent, "best_objective", last_objective)
     finally:
         client.set_tag(parent, "experiment_dir", experiment_dir)
         client.set_tag(parent, FINISHED_TAG, "true")

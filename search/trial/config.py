@@ -47,7 +47,7 @@ def settings_from_trial(config: Mapping[str, Any]) -> TrialSettings:
 
 
 def _curriculum(config: Mapping[str, Any]) -> CurriculumConfig:
-    name = str(config.get("curriculum", "none"))
+    name = str(config.get("curriculum", CurriculumConfig.name))
     params = {k: config[k] for k in CURRICULUM_PARAM_KEYS if k in config}
     allowed = scheduler_param_names(name)
     foreign = sorted(set(params) - set(allowed))
@@ -56,7 +56,8 @@ def _curriculum(config: Mapping[str, Any]) -> CurriculumConfig:
         f"curriculum {name!r} takes the parameters {sorted(allowed)}, "
         f"but the trial config also sets {foreign}.",
     )
-    return CurriculumConfig(name=name, start_level=int(config.get("start_level", 1)), params=params)
+    start_level = int(config.get("start_level", CurriculumConfig.start_level))
+    return CurriculumConfig(name=name, start_level=start_level, params=params)
 
 
 def _train(config: Mapping[str, Any], settings: TrialSettings, device: str) -> TrainConfig:
@@ -86,7 +87,7 @@ def run_config_from_trial(config: Mapping[str, Any], *, device: str = "cpu") -> 
     )
     return RunConfig(
         task=TaskConfig(
-            name=str(config.get("task", "copy")), params=config.get("task_params") or {}
+            name=str(config.get("task", TaskConfig.name)), params=config.get("task_params") or {}
         ),
         model=NTMConfig(**{k: config[k] for k in MODEL_KEYS if k in config}),
         curriculum=_curriculum(config),

@@ -1,5 +1,12 @@
-"""Which finished trial is best: the one ranking, used by the printed results table and its
-CSV, by MLflow's ``best_trial_id`` tag and by the export.
+"""Which finished trial is best: the one ranking and the one filter around it, used by the
+printed results table and its CSV (``search.launch.results``), MLflow's ``best_trial_id`` tag
+and top-trial artifacts (``search.tracking.finish``), ``--confirm-top``
+(``search.launch.confirm``) and the export (``search.exporter.candidates``).
+
+The best trial is the first of ``best_key``'s order, the first trial that can be exported
+(``exportable``: a status in ``status.ELIGIBLE`` and a checkpoint). ``best_key`` puts the
+exportable trials first, then the others, each part in ``rank_key``'s order, so that the
+results table's first row is the trial the export takes.
 
 ``rank_key`` orders trials best first:
 
@@ -27,6 +34,10 @@ Example:
     >>> d = rank_key("d", "completed", {"objective": 0.9, "confirm_mean_objective": 0.2})
     >>> [k[-1] for k in sorted([a, b, c, d])]
     ['d', 'b', 'a', 'c']
+    >>> e = best_key("e", "completed", {"objective": 0.0}, checkpoint=None)
+    >>> f = best_key("f", "completed", {"objective": 0.7}, checkpoint="/ckpt/f")
+    >>> [k[-1] for k in sorted([e, f])], exportable("completed", None)
+    (['f', 'e'], False)
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ _STATUS_RANK = {
     ERROR: 3,
 }
 
-__all__ = ["number", "rank_key"]
+__all__ = ["best_key", "exportable", "number", "rank_key"]
 
 
 def number(metrics: Mapping[str, Any], key: str, default: float) -> float:
@@ -78,3 +89,25 @@ def rank_key(
         head = (sign * number(metrics, metric, sign * _INF),)
     tail = (number(metrics, "eval_loss", _INF), number(metrics, "sequences", _INF), trial_id)
     return (_STATUS_RANK.get(status, len(_STATUS_RANK)), *head, *tail)
+
+
+def exportable(status: str, checkpoint: object) -> bool:
+    """Whether a trial can be exported, and so be the best trial: it ended normally (a status
+    in ``ELIGIBLE``: not diverged, errored, or cut by the search's end) and has a checkpoint
+    (a non-empty path or URI; None, NaN or "" is none)."""
+    return status in ELIGIBLE and isinstance(checkpoint, str) and bool(checkpoint)
+
+
+def best_key(
+    trial_id: str,
+    status: str,
+    metrics: Mapping[str, Any],
+    *,
+    checkpoint: object,
+    metric: str | None = None,
+    mode: str = "min",
+) -> tuple[Any, ...]:
+    """Sort key of one trial, best first: the exportable trials before the others, each in
+    ``rank_key``'s order. The first trial of this order that is ``exportable`` is the best."""
+    key = rank_key(trial_id, status, metrics, metric=metric, mode=mode)
+    return (0 if exportable(status, checkpoint) else 1, *key)

@@ -22,7 +22,7 @@ SPLIT = 150  # the batch at which the resume test checkpoints
 # One config per scheduler, chosen so that levels change within a few hundred batches.
 CONFIGS = {
     "learning_progress": CurriculumConfig(
-        name="learning-progress", target_level=6, params={"eta": 0.05, "reservoir_size": 50}
+        name="learning_progress", target_level=6, params={"eta": 0.05, "reservoir_size": 50}
     ),
     "mixed": CurriculumConfig(
         name="mixed", target_level=10, params={"patience": 2, "min_delta": 0.05}
@@ -100,11 +100,12 @@ def test_registry_names() -> None:
     assert all(cls.name == name for name, cls in SCHEDULERS.items())
 
 
-def test_alias_for_learning_progress() -> None:
-    # "learning-progress" is accepted for "learning_progress".
-    sched = make_scheduler(CurriculumConfig(name="learning-progress"))
-    assert isinstance(sched, curricula.LearningProgressScheduler)
-    assert scheduler_param_names("learning-progress") == scheduler_param_names("learning_progress")
+def test_one_name_per_scheduler() -> None:
+    # Each scheduler has one name: no alias ("learning-progress" is not "learning_progress").
+    with pytest.raises(ValueError, match="curriculum must be one of"):
+        make_scheduler(CurriculumConfig(name="learning-progress"))
+    with pytest.raises(ValueError, match="curriculum must be one of"):
+        scheduler_param_names("learning-progress")
 
 
 def test_unknown_param_lists_valid_keys() -> None:

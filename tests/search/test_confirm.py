@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from search.exporter.candidates import from_mlflow, from_ray, select
-from search.launch.confirm import CONFIRMED_FILE, RERUN_KEY
+from search.launch.confirm import RERUN_KEY
 from search.tracking.client import connect
 from search.tracking.runs import find_parent
+from search.trial.experiment_files import CONFIRMED_FILE
 from tests.search.mlflow_helpers import ray_reports, run_search, short_tmp
 
 K, S, TRIALS = 2, 2, 3

@@ -19,9 +19,9 @@ import torch
 import ntm
 from ntm.cli import guarded
 from search.export import PROG, main
-from search.launch.results import RESULTS_CSV
 from search.tracking.client import connect
 from search.tracking.runs import ROLE_TAG, find_parent
+from search.trial.experiment_files import RESULTS_CSV
 from tests.search.mlflow_helpers import (
     EXPORT,
     ROOT,

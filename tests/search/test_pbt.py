@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from ntm.trainer import Trainer
-from search.launch.results import RESULTS_CSV
 from search.tracking.client import connect
+from search.trial.experiment_files import RESULTS_CSV
 from search.trial.trainable import CHECKPOINT_FILE
 from tests.search.mlflow_helpers import Smoke, run_search, short_tmp
 

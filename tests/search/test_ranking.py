@@ -31,7 +31,7 @@ def test_rules_in_order() -> None:
         # eligible trials, before the diverged ones
         "cut": (STOPPED_BUDGET, {"max_level_reached": 9, "objective": 0.0}),
         "stop": (INTERRUPTED, {"max_level_reached": 9, "objective": 0.1}),
-        # rule 2: a higher level first; rule 3: then the lower objective
+        # rule 3: a higher level first, then the lower objective
         "low": (COMPLETED, {"max_level_reached": 2, "objective": 0.0}),
         "high_bad": (STOPPED_ASHA, {"max_level_reached": 3, "objective": 1.0}),
         "high_good": (COMPLETED, {"max_level_reached": 3, "objective": 0.5}),

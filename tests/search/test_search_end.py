@@ -2,7 +2,8 @@
 not reported yet, with a failing progress display and failing plots, and on SIGTERM, after
 which --resume continues. Each end leaves the table and results.csv, the MLflow parent
 FINISHED with every child in a final state, and no Optuna trial RUNNING; results.csv,
-result.json on storage and MLflow agree trial by trial. Real Ray, MLflow (sqlite), Optuna."""
+result.json on storage and MLflow agree trial by trial, and on the best trial with the export.
+Real Ray, MLflow (sqlite), Optuna."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from optuna.trial import TrialState
 
 import search.launch.reporter
 import search.tracking.finish
+from search.exporter.candidates import from_ray, select
+from search.launch.results import best_trials
 from search.run import EXIT_INTERRUPTED, main
 from search.space.study import STATUS_ATTR
 from search.tracking.runs import ROLE_TAG, STOP_REASON_TAG
@@ -65,6 +68,13 @@ def assert_ended_cleanly(storage: Path, experiment: str, uri: str) -> pd.DataFra
             if not math.isnan(row.last_bit_errors):
                 assert reports[-1]["objective"] == pytest.approx(row.last_bit_errors)
                 assert child.data.metrics["objective"] == pytest.approx(row.last_bit_errors)
+    # Rule: one best trial (search.trial.ranking): results.csv's first row, when it can be
+    # exported, is MLflow's best_trial_id and the trial the export takes
+    best = best_trials(table, 1)
+    if best:
+        assert table["trial_id"].iloc[0] == best[0]
+        assert parent.data.tags.get("best_trial_id") == best[0]
+        assert select(from_ray(str(exp_dir)), metric=None, mode="min").trial_id == best[0]
     # Rule: the Optuna study has no trial left RUNNING
     study = optuna.load_study(study_name=experiment, storage=f"sqlite:///{exp_dir / 'optuna.db'}")
     assert not [t.number for t in study.trials if t.state == TrialState.RUNNING]

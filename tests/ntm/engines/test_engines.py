@@ -103,6 +103,10 @@ def test_engine_names_are_checked() -> None:
     assert resolve_engine("auto", "cpu", done=after) == "compiled"
     assert resolve_engine("auto", "meta", done=0) == "eager"
     assert resolve_engine("eager", "cpu", done=10**6) == "eager"
+    # Rule: the LSTM baseline runs eager whatever auto would choose, and refuses the others.
+    assert resolve_engine("auto", "cpu", done=after, model="lstm") == "eager"
+    with pytest.raises(ValueError, match="for model='lstm'"):
+        check_engine("manual", model="lstm")
 
 
 # A 4-step copy run of a tiny NTM: two reports of two steps.

@@ -7,8 +7,15 @@ import torch
 
 from ntm.config import NTMConfig
 from ntm.evaluate import evaluate_sizes
-from ntm.metrics import LN2, sequence_cost_nats, task_scores
-from ntm.tasks import NGramsTask, RepeatCopyTask, TaskConfig, bayes_optimal_cost, make_task
+from ntm.metrics import LN2, sequence_cost_nats
+from ntm.tasks import (
+    NGramsTask,
+    RepeatCopyTask,
+    TaskConfig,
+    bayes_optimal_cost,
+    make_task,
+    task_scores,
+)
 from ntm.tasks.base import Batch
 from ntm.tasks.repeat_copy import marker_correct
 from ntm.train_config import RunConfig, TrainConfig
