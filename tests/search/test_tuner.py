@@ -14,6 +14,7 @@ from ray.tune.utils import log
 
 from search.cluster.nodes import init_ray
 from search.launch.config import SearchConfig
+from search.launch.reporter import SearchReporter
 from search.launch.tuner import METRIC, MODE, make_reporter
 from search.space.load import default_space_path, load_space
 
@@ -29,6 +30,18 @@ def finished_trial(trial_id: str, objective: float, storage: StorageContext) -> 
     return trial
 
 
+def reporter_for(
+    top: int, total: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SearchReporter, StorageContext]:
+    """The search's reporter set up as Tune does, with Tune's verbosity as the search sets it
+    (RunConfig(verbose=1)), whatever ran before; and a storage for trials."""
+    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
+    reporter = make_reporter(SearchConfig(top=top), load_space(default_space_path("copy")))
+    reporter.setup(start_time=0.0, total_samples=total, metric=METRIC, mode=MODE)
+    return reporter, storage
+
+
 @pytest.fixture
 def local_ray() -> Iterator[None]:
     init_ray(None)
@@ -40,11 +53,7 @@ def local_ray() -> Iterator[None]:
 def test_reporter_lists_finished_trials_best_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Tune's verbosity as the search sets it (RunConfig(verbose=1)), whatever ran before
-    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
-    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
-    reporter = make_reporter(SearchConfig(top=10), load_space(default_space_path("copy")))
-    reporter.setup(start_time=0.0, total_samples=3, metric=METRIC, mode=MODE)  # as Tune does
+    reporter, storage = reporter_for(10, 3, tmp_path, monkeypatch)
     objectives = {"aaaa0001": 0.5, "aaaa0002": 0.01, "aaaa0003": 2.0}  # in trial id order
     reporter.report([finished_trial(t, v, storage) for t, v in objectives.items()], True)
     table = capsys.readouterr().out
@@ -65,10 +74,7 @@ def unreported_trial(trial_id: str, storage: StorageContext) -> Trial:
 def test_reporter_ranks_a_finished_trial_without_a_metric_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
-    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
-    reporter = make_reporter(SearchConfig(top=10), load_space(default_space_path("copy")))
-    reporter.setup(start_time=0.0, total_samples=4, metric=METRIC, mode=MODE)
+    reporter, storage = reporter_for(10, 4, tmp_path, monkeypatch)
     trials = [
         unreported_trial("bbbb0001", storage),
         finished_trial("bbbb0002", 0.5, storage),
@@ -90,10 +96,7 @@ def test_reporter_ranks_a_finished_trial_without_a_metric_last(
 def test_reporter_shows_top_rows_and_says_how_many_are_hidden(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
-    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
-    reporter = make_reporter(SearchConfig(top=2), load_space(default_space_path("copy")))
-    reporter.setup(start_time=0.0, total_samples=3, metric=METRIC, mode=MODE)
+    reporter, storage = reporter_for(2, 3, tmp_path, monkeypatch)
     trials = [finished_trial(f"cccc000{i}", v, storage) for i, v in enumerate((0.3, 0.2, 0.9))]
     reporter.report(trials, False)
     out = capsys.readouterr().out
@@ -107,10 +110,7 @@ def test_reporter_shows_top_rows_and_says_how_many_are_hidden(
 def test_a_failing_reporter_says_one_line_and_does_not_raise(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(log, "verbosity", log.Verbosity.V1_EXPERIMENT)
-    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
-    reporter = make_reporter(SearchConfig(top=10), load_space(default_space_path("copy")))
-    reporter.setup(start_time=0.0, total_samples=1, metric=METRIC, mode=MODE)
+    reporter, storage = reporter_for(10, 1, tmp_path, monkeypatch)
 
     def broken(*args: object, **kwargs: object) -> str:
         raise OSError("terminal gone")
