@@ -8,8 +8,9 @@ Root only. The hosts are network namespaces on a private LAN (``benchmarks/two_h
 head 10.77.0.1, worker 10.77.0.2, the launcher on a client 10.77.0.3, and a listed worker
 10.77.0.4 whose SSH server is down. With the README's commands, from the client:
 
-1. ``ray up``; the worker joins (its raylet listening), MLflow answers through ``ray attach
-   CONFIG -p 5000``; ``ray status`` and the monitor log show the unreachable worker;
+1. ``ray up``; the worker joins (the head's GCS registers it), MLflow answers through ``ray
+   attach CONFIG -p 5000``; ``ray status``, the monitor log and SSH from the head show the
+   unreachable worker;
 2. the search (``ray exec ... search/run.py --address auto``, 4 trials x 12 reports, shared
    storage); when a trial on the worker has reported :data:`KILL_AT` times, every process of
    the worker but its SSH server is killed (Ray crashed there): the search goes on; the times
@@ -80,11 +81,13 @@ class Outcome:
     root_listeners: set[tuple[str, str]] = field(default_factory=set)  # new, of this run's pids
     status: str = ""  # `ray status` and the monitor log's tail, after the join
     killed: dict[str, Any] = field(default_factory=dict)  # the worker trial's report at the kill
+    before_kill: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # live, at the kill
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # trial: reports
     table: list[str] = field(default_factory=list)  # results.csv lines
     runs: list[dict[str, Any]] = field(default_factory=list)  # MLflow runs of the experiment
     steps: dict[str, list[int]] = field(default_factory=dict)  # trial: MLflow training_iteration
     exported: Path = Path()
+    exported_trial: str = ""  # the trial the export chose (metrics.json)
     unreachable_head: dict[str, Any] = field(default_factory=dict)  # rc, stderr, seconds
     left_running: dict[str, list[str]] = field(default_factory=dict)  # node: processes
     after_down: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # node: listeners
@@ -191,6 +194,7 @@ def export(cluster: LanCluster, outcome: Outcome) -> None:
     rsync = launch.ray("rsync-down", str(launch.config), remote, f"{fetched}/")
     outcome.seconds["rsync_down"] = run_step(launch, "rsync_down", rsync)
     outcome.exported = fetched / EXPERIMENT
+    outcome.exported_trial = json.loads((outcome.exported / "metrics.json").read_text())["trial_id"]
 
 
 def unreachable_head(cluster: LanCluster) -> dict[str, Any]:
@@ -246,7 +250,7 @@ def run_two_hosts(cluster: LanCluster, *, timing_search: bool = False) -> Outcom
         killer.join(STEP_TIMEOUT_S)
         if killer.error is not None or killer.is_alive():
             raise RuntimeError(f"the worker's kill, restore or rejoin failed: {killer.error}")
-        outcome.killed = killer.killed
+        outcome.killed, outcome.before_kill = killer.killed, killer.before_kill
         outcome.seconds.update(killer.seconds)
         sample()
         outcome.unreachable_head = unreachable_head(cluster)
@@ -290,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": step, "seconds": round(value, 2)}), flush=True)
     ips = {role: sorted({a for _, a in seen}) for role, seen in outcome.listeners.items()}
     print(json.dumps({"listeners": ips, "root_namespace_new": sorted(outcome.root_listeners)}))
-    nodes = {t: sorted({r["node_ip"] for r in rs}) for t, rs in outcome.reports.items()}
-    print(json.dumps({"trial_nodes": nodes, "killed": outcome.killed.get("trial_id")}))
+    seen = {t: [*outcome.before_kill.get(t, []), *rs] for t, rs in outcome.reports.items()}
+    nodes = {t: sorted({r["node_ip"] for r in rs}) for t, rs in seen.items()}
+    killed, exported = outcome.killed.get("trial_id"), outcome.exported_trial
+    print(json.dumps({"trial_nodes": nodes, "killed": killed, "exported": exported}))
     print(json.dumps({"unreachable_head": outcome.unreachable_head}))
     if two:
         print(json.dumps({"search": "two hosts (2 + 2 CPUs)", **two}), flush=True)

@@ -40,12 +40,17 @@ def live_reports(head: SSHNode, experiment: str) -> dict[str, list[dict[str, Any
 
 class WorkerKiller(threading.Thread):
     """Kills the worker's processes (all but sshd) once a trial there has reported
-    :data:`KILL_AT` times; then times the trial's restore elsewhere and the worker's rejoin."""
+    :data:`KILL_AT` times; then times the trial's restore elsewhere and the worker's rejoin.
+
+    Keeps every trial's reports as the driver had them at the kill (:attr:`before_kill`): the
+    result.json that Tune leaves on the storage for a trial restored after a node loss may lack
+    the reports from before the loss (MLflow has them)."""
 
     def __init__(self, cluster: LanCluster, experiment: str) -> None:
         super().__init__(daemon=True)
         self.cluster, self.experiment = cluster, experiment
         self.killed: dict[str, Any] = {}
+        self.before_kill: dict[str, list[dict[str, Any]]] = {}  # every trial's live reports
         self.seconds: dict[str, float] = {}
         self.error: BaseException | None = None
 
@@ -62,13 +67,14 @@ class WorkerKiller(threading.Thread):
         while not self.killed:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no trial on {worker} reached report {KILL_AT}")
-            for trial, reports in sorted(live_reports(head, self.experiment).items()):
+            live = live_reports(head, self.experiment)
+            for trial, reports in sorted(live.items()):
                 last = reports[-1] if reports else {}
                 if last.get("node_ip") == worker and last.get("training_iteration", 0) >= KILL_AT:
                     assert self.cluster.worker is not None
                     joins = registrations(self.cluster, "worker")
                     kill_node_processes(self.cluster.worker)
-                    self.killed = {"trial_id": trial, **last}
+                    self.killed, self.before_kill = {"trial_id": trial, **last}, live
                     break
             time.sleep(0.1)
         killed_at = time.monotonic()

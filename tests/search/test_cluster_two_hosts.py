@@ -78,7 +78,9 @@ def test_trials_run_on_both_hosts_and_mlflow_on_the_head_holds_every_trial(
     run: tuple[LanCluster, Outcome],
 ) -> None:
     cluster, outcome = run
-    reports = [r for rs in outcome.reports.values() for r in rs]
+    # every report: as the driver had them when the worker was killed (the result.json of a
+    # trial restored after the loss may lack the reports from before it), and at the end
+    reports = [r for rs in [*outcome.before_kill.values(), *outcome.reports.values()] for r in rs]
     # trials trained on both hosts: two node ids, the two addresses, the two hostnames
     assert len({r["node_id"] for r in reports}) >= 2
     assert {r["node_ip"] for r in reports} == {cluster.hosts["head"].address, _worker_ip(cluster)}
@@ -107,9 +109,10 @@ def test_a_trial_of_the_lost_worker_continues_from_its_checkpoint(
     assert outcome.killed["training_iteration"] >= KILL_AT
     lost = outcome.reports[outcome.killed["trial_id"]]
     after = [r for r in lost if r["node_ip"] != worker]
-    # the trial went on on the head from the last checkpoint the worker wrote to the shared
-    # storage (not from scratch): its reports continue, each iteration once, to the end
-    assert after and after[0]["training_iteration"] > 1
+    # the trial went on on the head from the newest checkpoint the worker wrote to the shared
+    # storage (it checkpoints at every report; one more may have been under way at the kill),
+    # not from scratch: its reports continue, each iteration once, to the end
+    assert after and 1 < after[0]["training_iteration"] <= outcome.killed["training_iteration"] + 2
     assert [r["training_iteration"] for r in after] == list(
         range(after[0]["training_iteration"], ITERATIONS + 1)
     )
@@ -130,10 +133,11 @@ def test_the_best_trial_is_exported_from_the_shared_storage(
     cluster, outcome = run
     metrics = json.loads((outcome.exported / "metrics.json").read_text())
     # the trial exported on the head is the one the project's rule picks from the same results
+    # (which host trained it varies from run to run; the benchmark prints it)
     best = select(
         from_ray(cluster.shared_dir / "ray-results" / EXPERIMENT), metric=None, mode="min"
     )
-    assert metrics["trial_id"] == best.trial_id
+    assert metrics["trial_id"] == best.trial_id == outcome.exported_trial
     # the fetched export loads (weights_only) and runs its task
     model, task, _ = ntm.load(outcome.exported)
     batch = task.sample_exact(4, 3, torch.Generator().manual_seed(0))
