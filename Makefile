@@ -28,14 +28,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tests/search/test_cluster_up.py (and benchmarks/cluster_up.py) run `ray up` over SSH on this
-# machine: Debian's openssh-server and rsync, installed if missing (as root, like CI). A
+# tests/search/test_cluster_up.py and test_cluster_two_hosts.py (and benchmarks/cluster_*.py) run
+# `ray up` over SSH on this machine, the two-host one between network namespaces: Debian's
+# openssh-server, rsync and iproute2, installed if missing (as root, like CI). A
 # policy-rc.d keeps the package from starting the system's own sshd on 0.0.0.0:22.
 ssh-deps:
-	@if [ ! -x /usr/sbin/sshd ] || ! command -v rsync >/dev/null; then \
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v rsync >/dev/null || ! command -v ip >/dev/null; then \
 	  added=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; added=1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync iproute2; \
 	  rc=$$?; [ -z "$$added" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; fi
 
 pytest: $(STAMP) ssh-deps

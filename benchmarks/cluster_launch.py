@@ -4,8 +4,8 @@
 (``benchmarks/ssh_node.py``) and a config derived from cluster.local.yaml by changing only its
 ``CHANGE:`` values (``benchmarks/derive_config.py``), checked by ``search.cluster.check``.
 :func:`run_step` runs one launcher command (``ray up``, ``ray exec``, ...) with a timeout and
-its log; :func:`wait_for_mlflow` and :func:`mlflow_runs` talk to the head's MLflow server over
-REST. Used by benchmarks/cluster_up.py and tests/search/test_cluster_up.py.
+its log. Used by benchmarks/cluster_up.py and tests/search/test_cluster_up.py, and (with the
+launcher on a LAN host, :attr:`Launch.via`) by benchmarks/two_hosts.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -21,11 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from benchmarks.derive_config import derive_config, node_changes
 from benchmarks.ssh_node import SSHNode, port_in_use, ssh_node
@@ -33,7 +30,6 @@ from search.cluster.check import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = ROOT / "cluster.local.yaml"
-MLFLOW_URL = "http://127.0.0.1:5000"  # the head's MLflow server (same loopback as this machine)
 RAY_PORTS = (6379, 8076, 8077, 5000)  # GCS, object and node manager, MLflow: fixed in the YAML
 VENV_LINK = "ntm-venv"  # the venv cluster.local.yaml's setup makes (test -x skips making it)
 STEP_TIMEOUT_S = 300.0
@@ -48,6 +44,11 @@ class Launch:
     shared: str  # the shared directory, as the node sees it
     work: Path  # this machine's side: launcher temp dir, logs, fetched export
     env: dict[str, str]
+    via: tuple[str, ...] = ()  # the launcher's command prefix (a LAN host's `ip netns exec`)
+
+    def ray(self, *args: str) -> list[str]:
+        """A `ray` command of the launcher (this interpreter's Ray), run where it runs."""
+        return [*self.via, *ray_cli(*args)]
 
 
 def run_step(
@@ -103,6 +104,20 @@ def _forget_cluster(name: str) -> None:
 
 
 @contextlib.contextmanager
+def launcher_dir(name: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The launcher's temporary directory (its HOME) and environment, for cluster ``name``;
+    on exit both removed, with Ray's launcher-side files for the cluster."""
+    work = Path(tempfile.mkdtemp(prefix="ntm-launcher-", dir="/tmp"))
+    env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        yield work, env
+    finally:
+        _forget_cluster(name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def launched(
     venv: Path, *, changes: Callable[[SSHNode, str], dict[str, str]] = node_changes
 ) -> Iterator[Launch]:
@@ -115,50 +130,14 @@ def launched(
     taken = [p for p in RAY_PORTS if port_in_use(p)]
     if taken:
         raise RuntimeError(f"port(s) {taken} on 127.0.0.1 are taken; the cluster needs them")
-    work = Path(tempfile.mkdtemp(prefix="ntm-launcher-", dir="/tmp"))
     name = f"ntm-search-up-{os.getpid()}"
-    env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
-    try:
-        with ssh_node(venv, venv_link=VENV_LINK) as node:
-            config = work / "cluster.yaml"
-            config.write_text(derive_config(LOCAL_CONFIG.read_text(), changes(node, name)))
-            check_config(config)  # the derived config has no placeholder left
-            yield Launch(config, node, str(node.node_home / "ntm-shared"), work, env)
-    finally:
-        _forget_cluster(name)
-        shutil.rmtree(work, ignore_errors=True)
+    with launcher_dir(name) as (work, env), ssh_node(venv, venv_link=VENV_LINK) as node:
+        config = work / "cluster.yaml"
+        config.write_text(derive_config(LOCAL_CONFIG.read_text(), changes(node, name)))
+        check_config(config)  # the derived config has no placeholder left
+        yield Launch(config, node, str(node.node_home / "ntm-shared"), work, env)
 
 
 def on_head(launch: Launch, command: str) -> list[str]:
     """`ray exec CONFIG COMMAND`: a command in a login shell on the head."""
-    return ray_cli("exec", str(launch.config), command)
-
-
-def wait_for_mlflow(timeout: float = STEP_TIMEOUT_S) -> float:
-    """Seconds until the head's MLflow server answers /health (it starts in the background)."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{MLFLOW_URL}/health", timeout=5) as r:
-                if r.status == 200:
-                    return time.monotonic() - start
-        time.sleep(0.5)
-    raise RuntimeError(f"the head's MLflow server did not answer within {timeout:.0f} s")
-
-
-def mlflow_runs(experiment: str) -> list[dict[str, Any]]:
-    """Every run of ``experiment`` on the head's MLflow server, over its REST API."""
-    with urllib.request.urlopen(
-        f"{MLFLOW_URL}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}",
-        timeout=10,
-    ) as r:
-        experiment_id = json.load(r)["experiment"]["experiment_id"]
-    body = json.dumps({"experiment_ids": [experiment_id], "max_results": 1000}).encode()
-    request = urllib.request.Request(
-        f"{MLFLOW_URL}/api/2.0/mlflow/runs/search",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return list(json.load(r).get("runs", []))
+    return launch.ray("exec", str(launch.config), command)

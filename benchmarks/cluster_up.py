@@ -36,22 +36,23 @@ from benchmarks.cluster_launch import (  # noqa: E402
     STEP_TIMEOUT_S,
     Launch,
     launched,
-    mlflow_runs,
     on_head,
     ray_cli,
     run_step,
-    wait_for_mlflow,
 )
+from benchmarks.mlflow_rest import mlflow_runs, wait_for_mlflow  # noqa: E402
 from benchmarks.ssh_node import node_listeners, psutil  # noqa: E402
 
 EXPERIMENT = "smoke-cluster"
 
 
-def search_command(shared: str, experiment: str = EXPERIMENT) -> str:
-    """The README's search on the head, as the smoke test (tracked by the head's MLflow)."""
+def search_command(shared: str, experiment: str = EXPERIMENT, options: str = "") -> str:
+    """The README's search on the head, as the smoke test (tracked by the head's MLflow), with
+    ``options`` added."""
     return (
         "cd ~/ntm-search && python search/run.py --address auto --smoke-test "
         f"--storage-path {shared}/ray-results --shared-storage --experiment {experiment}"
+        + (f" {options}" if options else "")
     )
 
 
@@ -83,7 +84,7 @@ def run_cluster(launch: Launch) -> Outcome:
 
     config = str(launch.config)
     seconds["ray_up"] = run_step(launch, "ray_up", ray_cli("up", "-y", "--no-config-cache", config))
-    seconds["mlflow_ready"] = wait_for_mlflow()
+    seconds["mlflow_ready"] = wait_for_mlflow(STEP_TIMEOUT_S)
     sample()
     search = search_command(launch.shared)
     seconds["search"] = run_step(launch, "search", on_head(launch, search), poll=sample)
@@ -132,14 +133,15 @@ def trial_compute_s(experiment_dir: Path) -> tuple[float, int]:
     return sum(totals) / len(totals), len(totals)
 
 
-def overhead(wall_s: float, experiment_dir: Path) -> dict[str, float]:
+def overhead(wall_s: float, experiment_dir: Path, *, slots: int | None = None) -> dict[str, float]:
     """benchmarks/scaling.py's figure: slot-seconds not spent in the trainable, per trial.
 
-    ``slots * wall_s / trials - trial_compute_s``, with one slot per CPU of this machine (the
-    smoke search asks one CPU per trial; the launched head advertises every CPU).
+    ``slots * wall_s / trials - trial_compute_s``, with one slot per CPU the cluster advertises
+    (the smoke search asks one CPU per trial); ``slots`` None: the CPUs of this machine (a
+    launched head advertises every CPU).
     """
     compute, trials = trial_compute_s(experiment_dir)
-    slots = os.cpu_count() or 1
+    slots = slots or os.cpu_count() or 1
     return {
         "wall_s": round(wall_s, 2),
         "trials": trials,

@@ -153,8 +153,8 @@ def test_broken_local_copy_is_rejected() -> None:
 
 def test_aws_runs_the_commands_the_local_launch_test_runs() -> None:
     aws, local = load(AWS), load(LOCAL)
-    # test_cluster_up.py runs cluster.local.yaml's commands through `ray up`; cluster.yaml runs
-    # the same ones: start commands equal apart from the CHANGE: artifact destination,
+    # test_cluster_two_hosts.py runs cluster.local.yaml's commands through `ray up`; cluster.yaml
+    # runs the same ones: start commands equal apart from the CHANGE: artifact destination,
     bucket = "s3://YOUR-BUCKET/ntm-search/mlflow-artifacts"
     local_start = [
         c.replace("/mnt/ntm-shared/mlflow-artifacts", bucket)
@@ -181,3 +181,12 @@ def test_mlflow_on_the_head_is_one_process_group_restarted_whole(path: Path) -> 
     # a restart (`ray up` again) stops the whole old group first, so port 5000 is free
     stop = start[start.index(server) - 1]
     assert 'kill -- "-$(cat ~/mlflow/server.pid)"' in stop
+
+
+@pytest.mark.parametrize("path", [AWS, LOCAL], ids=["aws", "local"])
+def test_the_head_runs_the_v1_autoscaler(path: Path) -> None:
+    start = next(c for c in load(path)["head_start_ray_commands"] if "ray start --head" in c)
+    # `ray up` exports RAY_enable_autoscaler_v2=1 before each head start command; Ray 2.60's v2
+    # never starts the last worker of the local provider (test_cluster_two_hosts.py), so the
+    # head's `ray start` turns it off for its own environment
+    assert "RAY_enable_autoscaler_v2=0 ray start --head" in start
