@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
@@ -25,23 +25,22 @@ from search.cluster.storage import storage_uri
 from search.tracking.client import connect, environment_params, flatten_params
 from search.tracking.runs import (
     EXPLOIT_TAGS,
-    ROLE_TAG,
     RUN_STATUS,
-    STOP_REASON_TAG,
-    STOP_REASONS,
+    create_parent_run,
+    create_trial_run,
+    end_tags,
     find_parent,
     result_metrics,
     result_tags,
     set_tags,
 )
 from search.trial.endings import TrialEndings
-from search.trial.status import PRUNED_NAN, RUNNING, trial_status
+from search.trial.status import RUNNING, trial_status
 
 __all__ = ["MlflowTrackingCallback", "make_tracking_callback"]
 
 _log = logging.getLogger(__name__)
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
-_SENTINEL_METRICS = ("objective", "eval_bit_errors")  # a pruned_nan report's are not scores
 
 
 def _never_fails(hook: _Hook) -> _Hook:
@@ -118,26 +117,14 @@ class MlflowTrackingCallback(Callback):
             self.parent_run_id = found
             self.client.update_run(found, status="RUNNING")
             return found
-        run = self.client.create_run(
-            self.experiment_id(),
-            run_name=f"search-{self.experiment}",
-            tags={ROLE_TAG: "search", "ntm.experiment": self.experiment},
-        )
         params = {**flatten_params(self.search_params), **environment_params()}
-        self.client.log_batch(
-            run.info.run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True
+        self.parent_run_id = create_parent_run(
+            self.client, self.experiment_id(), self.experiment, params
         )
-        if "git_commit" in params:
-            self.client.set_tag(run.info.run_id, "mlflow.source.git.commit", params["git_commit"])
-        self.parent_run_id = str(run.info.run_id)
         return self.parent_run_id
 
     def setup(
-        self,
-        stop: Any = None,
-        num_samples: int | None = None,
-        total_num_samples: int | None = None,
-        **info: Any,
+        self, stop: Any = None, num_samples: Any = None, total_num_samples: Any = None, **info: Any
     ) -> None:
         self.ensure_parent()
 
@@ -161,22 +148,13 @@ class MlflowTrackingCallback(Callback):
             self.client.update_run(run_id, status="RUNNING")
             self.client.set_tag(run_id, "status", RUNNING)
         else:
-            run_id = self._create_child(trial, parent)
+            params = flatten_params(trial.config)
+            run_id = create_trial_run(
+                self.client, self.experiment_id(), parent, tid, str(trial), params
+            )
             self._last_step[tid] = 0
         self._runs[tid] = run_id
         return run_id
-
-    def _create_child(self, trial: Trial, parent: str) -> str:
-        tags = {
-            "mlflow.parentRunId": parent,
-            ROLE_TAG: "trial",
-            "trial_id": str(trial.trial_id),
-            "status": RUNNING,
-        }
-        run = self.client.create_run(self.experiment_id(), run_name=str(trial), tags=tags)
-        params = [Param(k, v) for k, v in flatten_params(trial.config).items()]
-        self.client.log_batch(run.info.run_id, params=params, synchronous=True)
-        return str(run.info.run_id)
 
     @_never_fails
     def on_trial_start(
@@ -184,11 +162,7 @@ class MlflowTrackingCallback(Callback):
     ) -> None:
         self.run_for(trial)
 
-    @_never_fails
-    def on_trial_restore(
-        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
-    ) -> None:
-        self.run_for(trial)
+    on_trial_restore = on_trial_start  # a trial restored continues its run
 
     @_never_fails
     def on_trial_result(
@@ -206,10 +180,7 @@ class MlflowTrackingCallback(Callback):
         if step <= self._last_step[tid]:
             return  # replayed after a restore: this step is already in MLflow
         now = int(time.time() * 1000)
-        values = result_metrics(result)
-        if result.get("status") == PRUNED_NAN:  # its objective is a sentinel, not a score
-            values = {k: v for k, v in values.items() if k not in _SENTINEL_METRICS}
-        metrics = [Metric(k, v, now, step) for k, v in values.items()]
+        metrics = [Metric(k, v, now, step) for k, v in result_metrics(result).items()]
         self.client.log_batch(run_id, metrics=metrics, synchronous=True)
         self._last_step[tid] = step
         tags = {k: v for k, v in result_tags(result).items() if logged.get(k) != v}
@@ -242,9 +213,7 @@ class MlflowTrackingCallback(Callback):
     def _end(self, trial: Trial, *, errored: bool, cut: str | None = None) -> None:
         run_id = self.run_for(trial)
         status = trial_status(trial.last_result or None, errored=errored, cut=cut)
-        tags = {"status": status, **result_tags(trial.last_result)}
-        if status in STOP_REASONS:
-            tags[STOP_REASON_TAG] = STOP_REASONS[status]
+        tags = end_tags(status, trial.last_result)
         if trial.checkpoint is not None:  # a URI on remote storage (s3://...), else a path
             tags["checkpoint_path"] = storage_uri(
                 trial.checkpoint.filesystem, trial.checkpoint.path

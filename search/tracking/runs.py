@@ -24,13 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import RunTag
+from mlflow.entities import Param, RunTag
 
 from search.trial.status import (
     COMPLETED,
     ERROR,
     INTERRUPTED,
     PRUNED_NAN,
+    RUNNING,
     STOPPED_ASHA,
     STOPPED_BUDGET,
 )
@@ -75,6 +76,7 @@ _RESULT_TAGS = (
     "exploited_at_step",
 )
 EXPLOIT_TAGS = ("exploited_from", "exploited_at_step")
+_SENTINEL_METRICS = ("objective", "eval_bit_errors")  # of a pruned_nan report
 
 __all__ = [
     "EXPLOIT_TAGS",
@@ -86,6 +88,9 @@ __all__ = [
     "STOP_REASON_TAG",
     "child_runs",
     "close_lost_runs",
+    "create_parent_run",
+    "create_trial_run",
+    "end_tags",
     "find_parent",
     "result_metrics",
     "result_tags",
@@ -94,9 +99,11 @@ __all__ = [
 
 
 def result_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The finite numeric metrics of one Tune report that are logged to MLflow."""
+    """The finite numeric metrics of one Tune report that are logged to MLflow (a pruned_nan
+    report's objective and evaluation bit errors are sentinels, not scores: left out)."""
+    sentinels = _SENTINEL_METRICS if result.get("status") == PRUNED_NAN else ()
     out = {}
-    for key in METRIC_KEYS:
+    for key in (k for k in METRIC_KEYS if k not in sentinels):
         value = result.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value):
@@ -109,6 +116,49 @@ def result_tags(result: Mapping[str, Any] | None) -> dict[str, str]:
     ``nan_parameters``), the trainer's ``engine`` when it reports one, and the trial a PBT
     exploit copied and at which step (``exploited_from``, ``exploited_at_step``)."""
     return {k: str(result[k]) for k in _RESULT_TAGS if result and result.get(k) is not None}
+
+
+def create_parent_run(
+    client: MlflowClient, experiment_id: str, experiment: str, params: Mapping[str, str]
+) -> str:
+    """A new parent run of ``experiment`` (tag ``ntm.role=search``) with the search's params
+    (and the git commit as MLflow's source tag, when known); its run id."""
+    run = client.create_run(
+        experiment_id,
+        run_name=f"search-{experiment}",
+        tags={ROLE_TAG: "search", "ntm.experiment": experiment},
+    )
+    run_id = str(run.info.run_id)
+    client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
+    if "git_commit" in params:
+        client.set_tag(run_id, "mlflow.source.git.commit", params["git_commit"])
+    return run_id
+
+
+def create_trial_run(
+    client: MlflowClient,
+    experiment_id: str,
+    parent: str,
+    trial_id: str,
+    run_name: str,
+    params: Mapping[str, str],
+) -> str:
+    """A new child run of one trial under ``parent`` (tags ``trial_id``, ``status=running``)
+    with the trial's config as params; its run id."""
+    tags = {"mlflow.parentRunId": parent, ROLE_TAG: "trial", "trial_id": trial_id}
+    run = client.create_run(experiment_id, run_name=run_name, tags={**tags, "status": RUNNING})
+    run_id = str(run.info.run_id)
+    client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
+    return run_id
+
+
+def end_tags(status: str, last_result: Mapping[str, Any] | None) -> dict[str, str]:
+    """The tags of a trial's end: its final ``status``, the report tags of its last result,
+    and why the search's end cut it (``stop_reason``), when it did."""
+    tags = {"status": status, **result_tags(last_result)}
+    if status in STOP_REASONS:
+        tags[STOP_REASON_TAG] = STOP_REASONS[status]
+    return tags
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> None:
