@@ -92,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}", cells)
         print(f"objective: {task.objective}")
     if a.plots is not None:
-        from ntm.plots import plot_inference, plot_learning_curve
+        from ntm.plots import plot_run
 
         gen = torch.Generator().manual_seed(a.seed)
-        paths = plot_inference(model, task.sample_exact(1, sizes[0], gen), a.plots)
         history = load_checkpoint(a.checkpoint).get("history") or []
-        if history:
-            paths.append(plot_learning_curve(history, a.plots / "learning_curve.png"))
+        paths = plot_run(model, task.sample_exact(1, sizes[0], gen), history, a.plots)
         print(f"plots: {', '.join(str(x) for x in paths)}", file=sys.stderr)
     return 0
 
