@@ -42,10 +42,11 @@ sys.path.insert(0, str(_HERE.parent))
 
 import torch  # noqa: E402
 
+from ntm import evaluation  # noqa: E402
 from ntm.baseline import Model  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
 from ntm.report import Report  # noqa: E402
-from ntm.tasks import BARS, Batch, RepeatCopyTask, Task, task_scores  # noqa: E402
+from ntm.tasks import BARS, Task  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
 from search.space.format import RandomSuggester  # noqa: E402
@@ -118,23 +119,13 @@ def start_point_config(task: str, *, seed: int, opts: dict[str, Any]) -> RunConf
     return run_config_from_trial(trial)
 
 
-def _held_batch(task: Task, n: int, size: int | None, repeats: int | None) -> Batch:
-    gen = torch.Generator().manual_seed(_HELD_SEED + (size or 0))
-    if size is None:
-        return task.sample(n, task.max_level, gen)
-    if isinstance(task, RepeatCopyTask):
-        return task.sample_exact(n, size, gen, repeats=repeats)
-    return task.sample_exact(n, size, gen)
-
-
-@torch.no_grad()
 def held_scores(
     model: Model, task: Task, n: int, size: int | None = None, repeats: int | None = None
 ) -> dict[str, float]:
     """``task_scores`` on ``n`` held sequences at the target (or an exact size)."""
-    batch = _held_batch(task, n, size, repeats)
-    logits = model.forward_sequence(batch.inputs)[0]
-    return {k: round(v, 4) for k, v in task_scores(task, logits, batch).items()}
+    gen = torch.Generator().manual_seed(_HELD_SEED + (size or 0))
+    scores = evaluation.held_scores(model, task, n, gen, size=size, repeats=repeats)
+    return {k: round(v, 4) for k, v in scores.items()}
 
 
 def one_run(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import torch
 
@@ -26,7 +26,7 @@ from ntm.baseline import Model, make_model
 from ntm.tasks import Task, make_task
 from ntm.train_config import RunConfig, TrainConfig
 
-__all__ = ["BuiltRun", "build_run", "make_optimizer", "resolve"]
+__all__ = ["BuiltRun", "build_run", "make_optimizer", "resolve", "retune"]
 
 
 class BuiltRun(NamedTuple):
@@ -55,6 +55,28 @@ def build_run(config: RunConfig) -> BuiltRun:
     """The resolved config, its task, a new model and the curriculum scheduler."""
     resolved, task = resolve(config)
     return BuiltRun(resolved, task, make_model(resolved.model), make_scheduler(resolved.curriculum))
+
+
+def retune(
+    config: RunConfig,
+    scheduler: Scheduler,
+    *,
+    lr: float | None = None,
+    curriculum_params: Mapping[str, Any] | None = None,
+) -> tuple[RunConfig, Scheduler]:
+    """``config`` with a new ``lr`` and curriculum parameters (others keep their values), and
+    a scheduler rebuilt from it that carries ``scheduler``'s state (level, best loss,
+    counters), so the new parameters rule from the next report on. A value the config refuses
+    raises its ValueError."""
+    train, curriculum = config.train, config.curriculum
+    if lr is not None:
+        train = dataclasses.replace(train, lr=float(lr))
+    if curriculum_params:
+        params = {**curriculum.params, **curriculum_params}
+        curriculum = dataclasses.replace(curriculum, params=params)
+    rebuilt = make_scheduler(curriculum)  # checks the parameters
+    rebuilt.load_state_dict(scheduler.state_dict())
+    return dataclasses.replace(config, train=train, curriculum=curriculum), rebuilt
 
 
 def make_optimizer(

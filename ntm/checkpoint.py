@@ -9,6 +9,7 @@ holds only ``format``, ``config`` and ``model``; ``ntm.load`` reads either.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         if key not in obj:
             raise CheckpointError(f"checkpoint {p} lacks its {key!r} entry")
     return obj
+
+
+def rng_state(data_rng: torch.Generator, level_rng: random.Random) -> dict[str, Any]:
+    """A run's RNG states as a checkpoint's ``rng`` entry (tensors and plain values only)."""
+    version, state, _ = level_rng.getstate()
+    return {
+        "data": data_rng.get_state(),
+        "level": list(state),
+        "level_version": version,
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng_state(
+    rng: dict[str, Any], data_rng: torch.Generator, level_rng: random.Random
+) -> None:
+    """The inverse of ``rng_state``: set the data, level and global torch RNGs from it."""
+    data_rng.set_state(rng["data"])
+    level_rng.setstate((rng["level_version"], tuple(rng["level"]), None))
+    torch.set_rng_state(rng["torch"])

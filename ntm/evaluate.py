@@ -22,7 +22,8 @@ from ntm.api import load
 from ntm.baseline import Model
 from ntm.checkpoint import load_checkpoint
 from ntm.cli import Parser, UsageError, guarded
-from ntm.tasks import RepeatCopyTask, Task, task_scores
+from ntm.evaluation import held_scores
+from ntm.tasks import Task
 
 PROG = "python -m ntm.evaluate"
 
@@ -49,19 +50,13 @@ def evaluate_sizes(
     seed: int = 0,
     repeats: int | None = None,
 ) -> list[dict[str, float]]:
-    """``task_scores`` at each exact size on seeded batches, as rows ``{"size", "cost_bits",
-    "bit_errors", ..., "objective"}`` (``repeats``: repeat copy's copies, else ignored)."""
+    """``task_scores`` at each exact size on batches seeded ``seed + size``
+    (``ntm.evaluation.held_scores``), as rows ``{"size", "cost_bits", "bit_errors", ...,
+    "objective"}`` (``repeats``: repeat copy's copies, else ignored)."""
     rows = []
-    device = next(model.parameters()).device
     for size in sizes:
         gen = torch.Generator().manual_seed(seed + size)
-        if isinstance(task, RepeatCopyTask):
-            batch = task.sample_exact(batch_size, size, gen, repeats=repeats)
-        else:
-            batch = task.sample_exact(batch_size, size, gen)
-        batch = batch.to(device)
-        logits, _, _ = model.forward_sequence(batch.inputs)
-        scores = task_scores(task, logits, batch)
+        scores = held_scores(model, task, batch_size, gen, size=size, repeats=repeats)
         rows.append({"size": size, "cost_bits": scores.pop("loss"), **scores})
     return rows
 
@@ -97,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}", cells)
         print(f"objective: {task.objective}")
     if a.plots is not None:
-        from ntm.plots import plot_inference, plot_learning_curve
+        from ntm.plots import plot_run
 
         gen = torch.Generator().manual_seed(a.seed)
-        paths = plot_inference(model, task.sample_exact(1, sizes[0], gen), a.plots)
         history = load_checkpoint(a.checkpoint).get("history") or []
-        if history:
-            paths.append(plot_learning_curve(history, a.plots / "learning_curve.png"))
+        paths = plot_run(model, task.sample_exact(1, sizes[0], gen), history, a.plots)
         print(f"plots: {', '.join(str(x) for x in paths)}", file=sys.stderr)
     return 0
 

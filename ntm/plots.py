@@ -70,6 +70,17 @@ def plot_inference(model: Model, batch: Batch, out_dir: Path, *, index: int = 0)
     return paths
 
 
+def plot_run(
+    model: Model, batch: Batch, history: Sequence[dict[str, Any]], out_dir: Path
+) -> list[Path]:
+    """A checkpoint's plots: ``plot_inference`` on the first sequence of ``batch``, and
+    ``learning_curve.png`` when ``history`` (its reports) is not empty."""
+    paths = plot_inference(model, batch, out_dir)
+    if history:
+        paths.append(plot_learning_curve(history, out_dir / "learning_curve.png"))
+    return paths
+
+
 def plot_learning_curve(history: Sequence[dict[str, Any]], path: Path) -> Path:
     """Cost and bit errors per sequence vs sequences seen, curriculum level on a twin axis."""
     path.parent.mkdir(parents=True, exist_ok=True)

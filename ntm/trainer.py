@@ -7,7 +7,6 @@ The run is built by ``ntm.build.build_run``; when it stops is decided by ``ntm.s
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -16,16 +15,15 @@ from typing import Any
 
 import torch
 
-from curricula import make_scheduler
-from ntm.build import build_run, make_optimizer
-from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
-from ntm.engines import engine_in_use, resolve_engine, sequence_logits
-from ntm.events import NonFiniteError
-from ntm.metrics import LN2, bit_errors, sequence_cost_nats
-from ntm.model import NTM
+from ntm.build import build_run, make_optimizer, retune
+from ntm.checkpoint import FORMAT, load_checkpoint, restore_rng_state, rng_state, save_atomic
+from ntm.engines import engine_in_use, resolve_engine
+from ntm.evaluation import held_scores
+from ntm.metrics import LN2
 from ntm.report import Report
+from ntm.step import batch_loss, check_and_clip
 from ntm.stopping import stop_reason
-from ntm.tasks import SOLVED_BIT_ERRORS, Batch, task_scores
+from ntm.tasks import SOLVED_BIT_ERRORS
 from ntm.train_config import RunConfig
 
 _EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batch is drawn from seed + this
@@ -53,51 +51,28 @@ class Trainer:
         self.elapsed = 0.0
         self.history: list[dict[str, Any]] = []
         self.lr_decayed = False  # lr_decay_on_solve applied (once, at the first solve)
-        self._names = [n for n, _ in self.model.named_parameters()]
 
     # -- one step ---------------------------------------------------------------------------
     def _engine(self) -> str:
         """The next train step's forward/backward, e.g. "compiled" (``ntm.engines``: ``auto``
         depends on the steps made so far; the LSTM baseline always runs eager)."""
-        train = self.config.train
-        return resolve_engine(
-            train.engine, self.device, done=self.step, model=self.config.model.model
-        )
-
-    def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean cost in nats per sequence (the training loss) and bit errors per sequence [B]."""
-        if isinstance(self.model, NTM):
-            logits = sequence_logits(self.model, batch.inputs, self.engine)  # [T, B, O]
-        else:
-            logits = self.model.forward_sequence(batch.inputs)[0]  # [T, B, O]
-        cost = sequence_cost_nats(logits, batch.targets, batch.mask)  # [B]
-        return cost.mean(), bit_errors(logits.detach(), batch.targets, batch.mask)
+        engine, model = self.config.train.engine, self.config.model.model
+        return resolve_engine(engine, self.device, done=self.step, model=model)
 
     def train_step(self, level: int) -> tuple[float, float, float]:
         """One optimizer step at ``level``; returns (bits/seq, bit errors/seq, grad norm)."""
         cfg = self.config.train
         batch = self.task.sample(cfg.batch_size, level, self.data_rng).to(self.device)
         self.engine = self._engine()
-        loss, errors = self.batch_loss(batch)
+        loss, errors = batch_loss(self.model, batch, self.engine)
         if cfg.inject_nan_at_step is not None and self.step + 1 == cfg.inject_nan_at_step:
             loss = loss * float("nan")  # documented fault injection: real NaN gradients
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if cfg.clip == "norm":
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_value)
-        else:
-            norm = torch.nn.utils.get_total_norm(grads)
-        loss_value, norm_value = float(loss.detach()), float(norm)
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            raise NonFiniteError(
-                step=self.step + 1,
-                level=level,
-                loss=loss_value,
-                parameters=self._nonfinite_parameters(),
-            )
-        if cfg.clip == "value":
-            torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
+        loss_value = float(loss.detach())
+        norm_value = check_and_clip(
+            self.model, loss_value, cfg.clip, cfg.clip_value, step=self.step + 1, level=level
+        )
         self.optimizer.step()
         self.step += 1
         self.sequences += batch.batch_size
@@ -105,15 +80,7 @@ class Trainer:
         self.scheduler.record_batch(level, bits)
         return bits, float(errors.mean()), norm_value
 
-    def _nonfinite_parameters(self) -> list[str]:
-        return [
-            name
-            for name, p in self.model.named_parameters()
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
-        ]
-
     # -- evaluation -------------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(
         self,
         *,
@@ -127,13 +94,7 @@ class Trainer:
             self.config.train.seed + _EVAL_SEED_OFFSET if seed is None else seed
         )
         n = batch_size or self.config.train.eval_batch
-        if size is not None:
-            batch = self.task.sample_exact(n, size, gen)
-        else:
-            batch = self.task.sample(n, level or self.task.max_level, gen)
-        batch = batch.to(self.device)
-        logits, _, _ = self.model.forward_sequence(batch.inputs)
-        return task_scores(self.task, logits, batch)
+        return held_scores(self.model, self.task, n, gen, size=size, level=level)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(
@@ -143,22 +104,26 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         """Train until a stop rule of ``ntm.stopping`` holds at a report; returns the history.
 
-        ``on_report`` is called after every report (the last one has ``stop_reason`` set);
-        returning True stops training. ``on_step(step)`` is called after every optimizer step
-        (a progress bar). NonFiniteError propagates at the step where it happens.
+        A step; at a report boundary, the report, then curriculum, evaluation (when due), lr
+        decay and stop. ``on_report`` is called after every report (the last one has
+        ``stop_reason`` set); returning True stops training. ``on_step(step)`` is called after
+        every optimizer step. NonFiniteError propagates at the step where it happens.
         """
-        cfg = self.config.train
         window: list[tuple[float, float, float]] = []
         mark_time, mark_seqs = time.perf_counter(), self.sequences
-        while cfg.steps == 0 or self.step < cfg.steps:
-            level = self.scheduler.next_level(self.level_rng)
-            window.append(self.train_step(level))
+        while self.config.train.steps == 0 or self.step < self.config.train.steps:
+            window.append(self.train_step(self.scheduler.next_level(self.level_rng)))
             if on_step is not None:
                 on_step(self.step)
-            if self.step % cfg.report_every and not self._last_step():
+            if not self._report_due():
                 continue
             now = time.perf_counter()
             report = self._report(window, now - mark_time, self.sequences - mark_seqs)
+            report = self._observe_curriculum(report)
+            report = self._evaluate_if_due(report)
+            if self.scheduler.at_target and report.objective is not None:
+                self._maybe_decay_lr(report.objective)  # the report keeps the lr it was made with
+            report = self._apply_stop_rule(report)
             self.elapsed += now - mark_time
             mark_time, mark_seqs, window = now, self.sequences, []
             self.history.append(report.to_dict())
@@ -170,43 +135,48 @@ class Trainer:
     def _last_step(self) -> bool:
         return self.config.train.steps > 0 and self.step >= self.config.train.steps
 
+    def _report_due(self) -> bool:
+        return self.step % self.config.train.report_every == 0 or self._last_step()
+
     def _report(
         self, window: list[tuple[float, float, float]], seconds: float, seqs: int
     ) -> Report:
-        cfg = self.config.train
+        """The training metrics of the steps in ``window`` (the curriculum's level to come)."""
         n = len(window)
-        loss = sum(w[0] for w in window) / n
-        errors = sum(w[1] for w in window) / n
-        decision = self.scheduler.observe(
-            self.step, {"loss": loss, "bit_errors": errors, "sequences": float(self.sequences)}
-        )
-        evaluation: dict[str, float] = {}
-        extra: dict[str, float] | None = None
-        if self.step % cfg.eval_every < cfg.report_every or self._last_step():
-            evaluation = self.evaluate()
-            named = ("loss", "bit_errors", "objective")
-            extra = {k: v for k, v in evaluation.items() if k not in named}
-        report = Report(
+        return Report(
             step=self.step,
             sequences=self.sequences,
-            level=decision.level,
-            loss=loss,
-            bit_errors=errors,
+            level=self.scheduler.level,
+            loss=sum(w[0] for w in window) / n,
+            bit_errors=sum(w[1] for w in window) / n,
             grad_norm=max(w[2] for w in window),
             seq_per_sec=seqs / max(seconds, 1e-9),
             elapsed=self.elapsed + seconds,
-            eval_loss=evaluation.get("loss"),
-            eval_bit_errors=evaluation.get("bit_errors"),
-            objective=evaluation.get("objective"),
-            eval_scores=extra,
             engine=engine_in_use(self.engine, self.config.model),
             lr=float(self.optimizer.param_groups[0]["lr"]),
         )
-        if self.scheduler.at_target and report.objective is not None:
-            self._maybe_decay_lr(report.objective)
-        target = self.scheduler.target_level
-        reason = stop_reason(cfg, [*self.history, report.to_dict()], target_level=target)
-        return dataclasses.replace(report, stop_reason=reason)
+
+    def _observe_curriculum(self, report: Report) -> Report:
+        """The curriculum sees the report's loss and bit errors; the report takes its level."""
+        metrics = {"loss": report.loss, "bit_errors": report.bit_errors}
+        metrics["sequences"] = float(self.sequences)
+        decision = self.scheduler.observe(self.step, metrics)
+        return dataclasses.replace(report, level=decision.level)
+
+    def _evaluate_if_due(self, report: Report) -> Report:
+        """Every ``eval_every`` steps and at the last: the fixed evaluation batch's scores."""
+        cfg = self.config.train
+        if not (self.step % cfg.eval_every < cfg.report_every or self._last_step()):
+            return report
+        scores = self.evaluate()
+        named = ("loss", "bit_errors", "objective")
+        return dataclasses.replace(
+            report,
+            eval_loss=scores.get("loss"),
+            eval_bit_errors=scores.get("bit_errors"),
+            objective=scores.get("objective"),
+            eval_scores={k: v for k, v in scores.items() if k not in named},
+        )
 
     def _maybe_decay_lr(self, objective: float) -> None:
         """Apply ``lr_decay_on_solve`` once, when the target level is first solved (the
@@ -217,31 +187,25 @@ class Trainer:
                 group["lr"] *= factor
             self.lr_decayed = True
 
+    def _apply_stop_rule(self, report: Report) -> Report:
+        """``ntm.stopping``'s reason (or None) for this report to be the run's last."""
+        target = self.scheduler.target_level
+        history = [*self.history, report.to_dict()]
+        reason = stop_reason(self.config.train, history, target_level=target)
+        return dataclasses.replace(report, stop_reason=reason)
+
     # -- hyperparameters changed mid-run (population-based training's explore step) ----------
     def set_hyperparameters(
         self, *, lr: float | None = None, curriculum_params: Mapping[str, Any] | None = None
     ) -> None:
-        """Change the learning rate and curriculum parameters of a running (or just restored)
-        run, keeping its weights, optimizer moments, curriculum state and RNGs.
-
-        ``lr`` becomes the config's ``lr`` and every optimizer group's rate (times
-        ``lr_decay_on_solve`` if that decay was already applied). ``curriculum_params``
-        update the curriculum's parameters (others keep their values): the scheduler is
-        rebuilt from the updated config and given the old one's state, so its level, best
-        loss and counters carry over and the new parameters rule from the next report on.
-        ``self.config`` (saved in checkpoints) records the new values. A value the config
-        refuses raises its ValueError and changes nothing.
-        """
-        train, curriculum = self.config.train, self.config.curriculum
-        if lr is not None:
-            train = dataclasses.replace(train, lr=float(lr))
-        if curriculum_params:
-            params = {**curriculum.params, **curriculum_params}
-            curriculum = dataclasses.replace(curriculum, params=params)
-        scheduler = make_scheduler(curriculum)  # checks the parameters before any change
-        scheduler.load_state_dict(self.scheduler.state_dict())
-        self.config = dataclasses.replace(self.config, train=train, curriculum=curriculum)
-        self.scheduler = scheduler
+        """Change the lr and curriculum parameters of a running (or just restored) run, keeping
+        its weights, optimizer moments, curriculum state and RNGs (``ntm.build.retune``; a
+        refused value raises its ValueError and changes nothing). Every optimizer group gets
+        the new ``lr``, times ``lr_decay_on_solve`` if that decay was already applied."""
+        self.config, self.scheduler = retune(
+            self.config, self.scheduler, lr=lr, curriculum_params=curriculum_params
+        )
+        train = self.config.train
         applied = train.lr * (train.lr_decay_on_solve if self.lr_decayed else 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = applied
@@ -253,12 +217,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": {
-                "data": self.data_rng.get_state(),
-                "level": list(self.level_rng.getstate()[1]),
-                "level_version": self.level_rng.getstate()[0],
-                "torch": torch.get_rng_state(),
-            },
+            "rng": rng_state(self.data_rng, self.level_rng),
             "step": self.step,
             "sequences": self.sequences,
             "elapsed": self.elapsed,
@@ -275,17 +234,11 @@ class Trainer:
         """Resume a run exactly where its checkpoint left it (optionally extending ``steps``...)."""
         ckpt = load_checkpoint(path)
         config = RunConfig.from_dict(ckpt["config"])
-        if train_overrides:
-            config = dataclasses.replace(
-                config, train=dataclasses.replace(config.train, **train_overrides)
-            )
-        trainer = cls(config)
+        train = dataclasses.replace(config.train, **train_overrides)  # e.g. more steps
+        trainer = cls(dataclasses.replace(config, train=train))
         trainer.model.load_state_dict(ckpt["model"])
         trainer.optimizer.load_state_dict(ckpt["optimizer"])
-        rng = ckpt["rng"]
-        trainer.data_rng.set_state(rng["data"])
-        trainer.level_rng.setstate((rng["level_version"], tuple(rng["level"]), None))
-        torch.set_rng_state(rng["torch"])
+        restore_rng_state(ckpt["rng"], trainer.data_rng, trainer.level_rng)
         trainer.step, trainer.sequences = ckpt["step"], ckpt["sequences"]
         trainer.elapsed = ckpt["elapsed"]
         trainer.scheduler.load_state_dict(ckpt["curriculum"])

@@ -32,12 +32,11 @@ from ntm.checkpoint import FORMAT, load_checkpoint, save_atomic
 from ntm.cli import UsageError
 from ntm.errors import first_line
 from ntm.evaluate import evaluate_sizes
-from ntm.plots import plot_learning_curve
+from ntm.plots import plot_run
 from ntm.tasks import Task
 from ntm.trainer import Trainer
 from search.exporter import pyfunc_model
 from search.exporter.candidates import Candidate
-from search.tracking.plots import plot_checkpoint
 from search.tracking.runs import ROLE_TAG
 
 __all__ = ["check_alias", "default_sizes", "register", "write_export", "write_metrics"]
@@ -79,10 +78,9 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
         "sizes": evaluate_sizes(model, task, sizes or default_sizes(task.max_level)),
     }
     write_metrics(out, metrics)
-    plot_checkpoint(out / "model.pt", out / "plots", seed=config.train.seed)
-    history = ckpt.get("history") or []
-    if history:
-        plot_learning_curve(history, out / "plots" / "learning_curve.png")
+    gen = torch.Generator().manual_seed(config.train.seed)
+    batch = task.sample(1, task.max_level, gen)  # as search.tracking.plots.plot_checkpoint
+    plot_run(model, batch, ckpt.get("history") or [], out / "plots")
     return metrics
 
 

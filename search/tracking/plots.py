@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 import ntm
 from ntm.checkpoint import load_checkpoint
-from ntm.plots import plot_inference, plot_learning_curve, plt, save_figure
+from ntm.plots import plot_run, plt, save_figure
 from search.trial.ranking import number
 from search.trial.status import COMPLETED, ELIGIBLE, ERROR, PRUNED_NAN, RUNNING, STOPPED_ASHA
 from search.trial.trainable import CHECKPOINT_FILE
@@ -33,11 +33,7 @@ def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[P
     path = checkpoint / CHECKPOINT_FILE if checkpoint.is_dir() else checkpoint
     model, task, _ = ntm.load(path)
     batch = task.sample(1, task.max_level, torch.Generator().manual_seed(seed))
-    paths = plot_inference(model, batch, out_dir)
-    history = load_checkpoint(path).get("history") or []
-    if history:
-        paths.append(plot_learning_curve(history, out_dir / "learning_curve.png"))
-    return paths
+    return plot_run(model, batch, load_checkpoint(path).get("history") or [], out_dir)
 
 
 def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
