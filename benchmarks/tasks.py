@@ -5,7 +5,7 @@
     python benchmarks/tasks.py --smoke-test
 
 Each seed trains the first ``start_points`` entry of ``search/spaces/TASK.yaml`` (the
-recorded recipe) on one core (torch threads = 1) for ``--budget`` training sequences, with
+recorded recipe; ``--start-point N`` takes the N-th, counted from 0) on one core (torch threads = 1) for ``--budget`` training sequences, with
 an evaluation of the trainer's fixed batch at the target difficulty every
 ``--eval-sequences``. ``--model lstm`` trains the paper's LSTM baseline instead (the same
 task, optimiser and curriculum; the network size of Graves et al. 2014, table 3, unless
@@ -87,23 +87,26 @@ PAPER_LSTM = {
 }
 
 
-def start_point(task: str) -> dict[str, Any]:
-    """The first start point of ``task``'s shipped space as a flat trial config (the keys of
+def start_point(task: str, index: int = 0) -> dict[str, Any]:
+    """Start point ``index`` of ``task``'s shipped space as a flat trial config (the keys of
     ``search.params.run_config_from_trial``: the point, ``task`` and ``task_params``)."""
     space = load_space(default_space_path(task))
-    if not space.start_points:
-        raise ValueError(f"search/spaces/{task}.yaml has no start_points to benchmark.")
-    point = space.sample(RandomSuggester(0, space.start_points[0]))
+    if not 0 <= index < len(space.start_points):
+        raise ValueError(
+            f"start point: search/spaces/{task}.yaml has {len(space.start_points)} start "
+            f"points (0-{len(space.start_points) - 1}), but got {index}"
+        )
+    point = space.sample(RandomSuggester(0, space.start_points[index]))
     return {**point, "task": space.task, "task_params": dict(space.task_params)}
 
 
 def start_point_config(task: str, *, seed: int, opts: dict[str, Any]) -> RunConfig:
     """The run config of ``start_point(task)`` for one seed of the benchmark.
 
-    ``opts``: ``budget`` and ``eval_sequences`` (training sequences), ``model``
-    (``ntm``/``lstm``), ``lstm_layers``/``lstm_size`` and ``eval_batch``.
+    ``opts``: ``budget`` and ``eval_sequences`` (training sequences), ``start_point`` (its
+    index), ``model`` (``ntm``/``lstm``), ``lstm_layers``/``lstm_size`` and ``eval_batch``.
     """
-    trial = start_point(task)
+    trial = start_point(task, opts.get("start_point", 0))
     if opts["model"] == "lstm":
         trial.update(model="lstm", controller="lstm", controller_layers=opts["lstm_layers"],
                      controller_size=opts["lstm_size"])  # fmt: skip
@@ -133,6 +136,7 @@ def one_run(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     task_name, seed, opts = args
     trainer = Trainer(start_point_config(task_name, seed=seed, opts=opts))
     out: dict[str, Any] = {"task": task_name, "model": opts["model"], "seed": seed}
+    out["start_point"] = opts.get("start_point", 0)
     out.update(bar_sequences=None, bar_seconds=None, relapsed=False, nonfinite=False)
     curve: list[tuple[int, float]] = []
     start = time.perf_counter()
@@ -199,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=100_000, help="training sequences per seed")
+    p.add_argument("--start-point", type=int, default=0, help="which start point of the space")
     p.add_argument("--model", default="ntm", choices=("ntm", "lstm"))
     p.add_argument("--lstm-layers", type=int, help="baseline layers (default: the paper's)")
     p.add_argument("--lstm-size", type=int, help="baseline units per layer (default: paper's)")
@@ -212,8 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("seeds", "budget", "eval_sequences", "eval_batch", "final_batch", "workers"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, but got {getattr(a, name)}")
+    try:
+        start_point(a.task, a.start_point)
+    except ValueError as err:
+        p.error(str(err))
     layers, size = PAPER_LSTM[a.task]
     opts = {
+        "start_point": a.start_point,
         "model": a.model,
         "lstm_layers": a.lstm_layers or layers,
         "lstm_size": a.lstm_size or size,
