@@ -3,6 +3,7 @@
 
     .venv/bin/python search/run.py --experiment fair-copy          # a search, CurriculumASHA
     .venv/bin/python benchmarks/asha_replay.py ray_results/fair-copy
+    .venv/bin/python benchmarks/asha_replay.py ray_results/rc --task repeat_copy --grace-period 10
 
 The search ran with ``CurriculumASHA``, the more lenient of the two, so every report either
 scheduler needs is on disk: each trial's ``result.json`` lines are fed to a fresh scheduler
@@ -32,7 +33,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler  # noqa: E402
 
 from ntm.stopping import SOLVED  # noqa: E402
 from search.launch.asha import CurriculumASHA  # noqa: E402
-from search.launch.config import SearchConfig  # noqa: E402
+from search.launch.cli import parse_search_args  # noqa: E402
 
 
 def trial_reports(experiment: Path) -> dict[str, list[dict[str, Any]]]:
@@ -68,9 +69,11 @@ def replay(scheduler: ASHAScheduler, reports: dict[str, list[dict[str, Any]]]) -
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("experiment", type=Path, help="the experiment directory (ray_results/NAME)")
-    p.add_argument("--max-iterations", type=int, default=SearchConfig().max_iterations)
+    p.add_argument("search_options", nargs=argparse.REMAINDER,
+                   help="search/run.py options that set ASHA (--task, --space, --max-iterations, "
+                   "--grace-period, --curriculum-grace, --reduction-factor)")  # fmt: skip
     args = p.parse_args(argv)
-    cfg = SearchConfig(max_iterations=args.max_iterations)
+    cfg = parse_search_args([*args.search_options, "--storage-path", str(args.experiment.parent)])
     asha: dict[str, Any] = {"time_attr": "training_iteration", "metric": "objective", "mode": "min"}
     asha |= {"max_t": cfg.max_iterations, "grace_period": cfg.grace}
     asha |= {"reduction_factor": cfg.reduction_factor}
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     plain = replay(ASHAScheduler(**asha), reports)
     fair = replay(CurriculumASHA(curriculum_grace=cfg.curriculum_grace_iterations, **asha), reports)
     summary = {"summary": True, "trials": len(reports), "grace": cfg.grace,
-               "curriculum_grace": cfg.curriculum_grace_iterations}  # fmt: skip
+               "curriculum_grace": cfg.curriculum_grace_iterations,
+               "max_iterations": cfg.max_iterations}  # fmt: skip
     counts: dict[str, int] = {"curriculum_trials": 0, "plain_first_rung": 0, "fair_first_rung": 0,
               "plain_first_rung_reached_target": 0, "plain_first_rung_solved": 0}  # fmt: skip
     for tid, rows in reports.items():

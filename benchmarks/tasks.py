@@ -5,11 +5,11 @@
     python benchmarks/tasks.py --smoke-test
 
 Each seed trains the first ``start_points`` entry of ``search/spaces/TASK.yaml`` (the
-recorded recipe; ``--start-point N`` takes the N-th, counted from 0) on one core (torch threads = 1) for ``--budget`` training sequences, with
-an evaluation of the trainer's fixed batch at the target difficulty every
-``--eval-sequences``. ``--model lstm`` trains the paper's LSTM baseline instead (the same
-task, optimiser and curriculum; the network size of Graves et al. 2014, table 3, unless
-``--lstm-size``/``--lstm-layers`` say otherwise).
+recorded recipe; ``--start-point N`` takes the N-th, counted from 0) on one core (torch
+threads = 1) for ``--budget`` training sequences, with an evaluation of the trainer's fixed
+batch at the target difficulty every ``--eval-sequences``. ``--model lstm`` trains the
+paper's LSTM baseline instead (the same task, optimiser and curriculum; the network size of
+Graves et al. 2014, table 3, unless ``--lstm-size``/``--lstm-layers`` say otherwise).
 
 A run *reaches the bar* at the first evaluation whose scores pass ``BARS[task]``
 (``ntm/tasks/bars.py``) while the curriculum is at its target level (the issue's bars: bit

@@ -16,6 +16,10 @@ trials (default 1) multiply their loss by NaN at step N, so their gradients turn
 for real; such a trial ends with status pruned_nan at its next report, Optuna records it
 as PRUNED, and the search goes on.
 
+A space file's `schedule:` sets this task's defaults of --report-sequences, --max-iterations,
+--grace-period, --curriculum-grace, --reduction-factor and --trial-seconds (the shipped
+repeat_copy, ngrams and priority_sort spaces do: their trials learn late); options given win.
+
 At the end a table of the top trials and the counts of completed, stopped_asha, pruned_nan
 and error trials are printed, and the full table is saved as results.csv in the experiment
 directory (STORAGE_PATH/EXPERIMENT). Bad input exits with code 2 before any trial starts.
@@ -34,6 +38,7 @@ from ntm.cli import Parser, add_fields, field_values, given_options
 from ntm.tasks import TASKS
 from search.cluster.storage import resolve_storage
 from search.launch.config import SearchConfig
+from search.space.load import search_space_path, space_schedule
 from search.tracking.client import DEFAULT_TRACKING_URI
 from search.trial.keys import TrialSettings
 
@@ -48,13 +53,15 @@ HELP = {
     "num_samples": "trials at most",
     "seed": "Optuna sampler and trial seed",
     "time_budget": "seconds for the whole search",
-    "max_iterations": "reports per trial at most",
-    "report_sequences": "training sequences per report (one ASHA iteration)",
-    "trial_seconds": "training-time cap of one trial, 0 = none",
+    "max_iterations": "reports per trial at most (or the space's schedule)",
+    "report_sequences": "training sequences per report (one ASHA iteration; or the space's "
+    "schedule)",
+    "trial_seconds": "training-time cap of one trial, 0 = none (or the space's schedule)",
     "stop_bit_errors": "a trial at its target level stops, completed, once its objective "
     f"stays below this ({TrialSettings.solved_reports} reports in a row)",
     "eval_batch": "evaluation sequences",
-    "grace_period": "ASHA grace period in iterations; None: 10%% of --max-iterations",
+    "grace_period": "ASHA grace period in iterations; None: the space's schedule, else 10%% "
+    "of --max-iterations (1 to 10)",
     "curriculum_grace": "iterations during which ASHA does not judge a trial whose curriculum "
     "is still below its target level; None: 3 x the grace period",
     "reduction_factor": "ASHA reduction factor",
@@ -110,17 +117,29 @@ def parse_search_args(argv: Sequence[str] | None = None) -> SearchConfig:
     return config_from_args(parser.parse_args(argv), given=given_options(parser, argv))
 
 
+def _schedule(space: str, values: dict[str, Any], given: Collection[str]) -> dict[str, Any]:
+    """The space's ``schedule`` for the options not ``given``; its grace period at most the
+    iterations (a --max-iterations given below it shortens it)."""
+    schedule = {k: v for k, v in space_schedule(space).items() if k not in given}
+    if "grace_period" in schedule:
+        most = schedule.get("max_iterations", values["max_iterations"])
+        schedule["grace_period"] = min(schedule["grace_period"], most)
+    return schedule
+
+
 def config_from_args(a: argparse.Namespace, *, given: Collection[str] = ()) -> SearchConfig:
-    """The ``SearchConfig`` of parsed options: smoke-test defaults for the options not
-    ``given`` on the command line (an option given always wins, also at its default value),
-    the experiment name, ``RAY_ADDRESS``, and the storage path resolved
-    (``search.cluster.storage``)."""
+    """The ``SearchConfig`` of parsed options: for the options not ``given`` on the command
+    line (an option given always wins, also at its default value), the smoke test's defaults
+    or else the space's ``schedule`` (``search.space.format``); the experiment name,
+    ``RAY_ADDRESS``, and the storage path resolved (``search.cluster.storage``)."""
     values = field_values(a, SearchConfig, skip=_BY_HAND)
+    if a.smoke_test:
+        values.update({k: v for k, v in _SMOKE_DEFAULTS.items() if k not in given})
+    elif a.space or a.task is None or a.task in TASKS:  # else SearchConfig names a bad --task
+        values.update(_schedule(search_space_path(a.space, a.task), values, given))
     values["address"] = a.address or os.environ.get("RAY_ADDRESS") or None
     values["tracking"] = not a.no_tracking
     values["storage_path"] = resolve_storage(a.storage_path)
-    if a.smoke_test:
-        values.update({k: v for k, v in _SMOKE_DEFAULTS.items() if k not in given})
     if not values["experiment"]:
         prefix = "smoke" if a.smoke_test else a.task or Path(a.space or "copy").stem
         values["experiment"] = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -14,7 +14,7 @@ from ntm.tasks import TASKS
 from search.cluster.storage import DEFAULT_STORAGE_PATH, is_uri
 from search.launch.schedulers import POPULATION_SCHEDULERS, check_scheduler
 from search.space.format import SearchSpace
-from search.space.load import default_space_path, load_space
+from search.space.load import load_space, search_space_path
 from search.space.study import default_study_storage
 from search.space.validate import validate_space
 from search.trial.keys import TrialSettings
@@ -213,7 +213,7 @@ class SearchConfig:
 
 def load_search_space(cfg: SearchConfig) -> SearchSpace:
     """The validated space (smoke test: with the tiny model fixed); UsageError if unusable."""
-    path = cfg.space or str(default_space_path(cfg.task or "copy"))
+    path = search_space_path(cfg.space, cfg.task)
     space = load_space(path, settings=cfg.trial_settings())
     _need(
         cfg.task is None or space.task == cfg.task,

@@ -15,6 +15,12 @@ Format (see ``search/spaces/copy.yaml``)::
       stages: {value: [[0, 5], [20000, 20]], when: {curriculum: staged}}
     start_points:                                    # optional: tried first (warm start)
       - {lr: 3.0e-3, curriculum: none}
+    schedule: {grace_period: 20, report_sequences: 2048}   # optional: this task's pace
+
+``schedule`` holds defaults of the search's own options (``SCHEDULE_KEYS``: how long a report
+is, when ASHA first judges a trial and how its rungs are spaced, how long a trial may run) for
+a task whose learning curve needs them: a breakthrough after tens of thousands of sequences
+must not meet ASHA's first rung. An option given on the command line wins over it.
 
 A parameter is a plain value or a mapping with exactly one of ``value``, ``choice``,
 ``int``, ``uniform``, ``loguniform`` (``[low, high]``, inclusive), an optional ``step``
@@ -37,11 +43,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 KINDS = ("value", "choice", "int", "uniform", "loguniform")
-TOP_KEYS = ("task", "task_params", "params", "start_points")
+TOP_KEYS = ("task", "task_params", "params", "start_points", "schedule")
+# The search options a space's ``schedule`` may set, with their types (SearchConfig's fields).
+SCHEDULE_KEYS: dict[str, type] = {
+    "report_sequences": int,
+    "max_iterations": int,
+    "grace_period": int,
+    "curriculum_grace": int,
+    "reduction_factor": float,
+    "trial_seconds": float,
+}
 _GRID_TOLERANCE = 1e-8  # steps off the grid that still count as on it (float rounding; Optuna's)
 
 __all__ = [
     "KINDS",
+    "SCHEDULE_KEYS",
     "TOP_KEYS",
     "Param",
     "RandomSuggester",
@@ -151,6 +167,7 @@ class SearchSpace:
     params: tuple[Param, ...]
     start_points: tuple[Mapping[str, Any], ...] = ()
     source: str = "<space>"
+    schedule: Mapping[str, Any] = field(default_factory=dict)  # SCHEDULE_KEYS -> value
 
     def __call__(self, trial: Suggester) -> dict[str, Any]:
         return self.sample(trial)

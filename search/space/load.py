@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from search.space.format import SearchSpace, SpaceError
-from search.space.parse import parse_space
+from search.space.parse import parse_schedule, parse_space
 from search.space.validate import validate_space
 from search.trial.keys import TrialSettings
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "spaces"
 
-__all__ = ["SPACES_DIR", "SpaceLoader", "default_space_path", "load_space"]
+__all__ = [
+    "SPACES_DIR",
+    "SpaceLoader",
+    "default_space_path",
+    "load_space",
+    "search_space_path",
+    "space_schedule",
+]
 
 # YAML 1.2's float (core schema): unlike YAML 1.1 the dot and the exponent's sign are optional.
 _YAML12_FLOAT = re.compile(
@@ -51,20 +59,36 @@ def default_space_path(task: str) -> Path:
     return SPACES_DIR / f"{task}.yaml"
 
 
-def load_space(path: str | Path, *, settings: TrialSettings | None = None) -> SearchSpace:
-    """Read, check and return the space in ``path``; raise SpaceError (one line) if unusable."""
+def search_space_path(space: str | None, task: str | None) -> str:
+    """The space file of a search: ``space`` (--space), else ``task``'s shipped space, else
+    copy's."""
+    return space or str(default_space_path(task or "copy"))
+
+
+def _read(path: str | Path) -> object:
+    """The YAML of the space file ``path``; SpaceError (one line) if unreadable or malformed."""
     source = str(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise SpaceError(f"space file {source} cannot be read: {exc.strerror}") from None
     try:
-        raw = yaml.load(text, Loader=SpaceLoader)  # noqa: S506 (a SafeLoader)
+        return yaml.load(text, Loader=SpaceLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise SpaceError(f"space {source}: malformed YAML: {problem}{where}") from None
-    space = parse_space(raw, source=source)
+
+
+def load_space(path: str | Path, *, settings: TrialSettings | None = None) -> SearchSpace:
+    """Read, check and return the space in ``path``; raise SpaceError (one line) if unusable."""
+    space = parse_space(_read(path), source=str(path))
     validate_space(space, settings or TrialSettings())
     return space
+
+
+def space_schedule(path: str | Path) -> dict[str, Any]:
+    """The ``schedule`` of the space file ``path`` alone (``{}`` without one), read before the
+    search's options are final: they take it as their defaults (``search.launch.cli``)."""
+    return parse_schedule(_read(path), source=str(path))

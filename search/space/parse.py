@@ -13,10 +13,18 @@ from curricula import SCHEDULERS, scheduler_param_names
 from ntm.config import NTMConfig
 from ntm.tasks import TASKS
 from ntm.train_config import TrainConfig
-from search.space.format import KINDS, TOP_KEYS, Param, RandomSuggester, SearchSpace, SpaceError
+from search.space.format import (
+    KINDS,
+    SCHEDULE_KEYS,
+    TOP_KEYS,
+    Param,
+    RandomSuggester,
+    SearchSpace,
+    SpaceError,
+)
 from search.trial.keys import CURRICULUM_PARAM_KEYS, SEARCHABLE_KEYS
 
-__all__ = ["parse_space"]
+__all__ = ["parse_schedule", "parse_space"]
 
 
 def parse_space(raw: Any, *, source: str) -> SearchSpace:
@@ -49,11 +57,41 @@ def parse_space(raw: Any, *, source: str) -> SearchSpace:
     if not isinstance(points, list) or not all(isinstance(p, Mapping) for p in points):
         fail("start_points", "must be a list of mappings of parameter name to value")
     space = SearchSpace(
-        str(task), dict(task_params), tuple(params), tuple(dict(p) for p in points), source
+        str(task),
+        dict(task_params),
+        tuple(params),
+        tuple(dict(p) for p in points),
+        source,
+        parse_schedule(raw, source=source),
     )
     for i, point in enumerate(space.start_points):
         _check_point(space, i, point, fail)
     return space
+
+
+def parse_schedule(raw: Any, *, source: str) -> dict[str, Any]:
+    """The ``schedule`` of a parsed space file (``{}`` without one): each key one of
+    ``SCHEDULE_KEYS``, each value a positive number of its type (``trial_seconds`` may be 0:
+    no cap). Whether the values fit together (grace <= iterations) is SearchConfig's check."""
+    schedule = raw.get("schedule") if isinstance(raw, Mapping) else None
+    if schedule is None:
+        return {}
+    if not isinstance(schedule, Mapping):
+        raise SpaceError(f"space {source}: schedule: must be a mapping, but got {schedule!r}")
+    out: dict[str, Any] = {}
+    for key, value in schedule.items():
+        where = f"space {source}: schedule.{key}"
+        kind = SCHEDULE_KEYS.get(str(key))
+        if kind is None:
+            raise SpaceError(f"{where}: unknown key; valid keys are {list(SCHEDULE_KEYS)}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)):
+            raise SpaceError(f"{where}: must be of type {kind.__name__}, but got {value!r}")
+        if value < 0 or (value == 0 and key != "trial_seconds"):
+            least = ">= 0" if key == "trial_seconds" else "> 0"
+            raise SpaceError(f"{where}: must be {least}, but got {value!r}")
+        out[str(key)] = kind(value)
+    return out
 
 
 _HINTS: dict[str, Any] = {

@@ -149,6 +149,37 @@ def test_an_option_given_always_wins_over_the_smoke_test(tmp_path: Path) -> None
     assert parse_search_args(["--smoke-test", "--time-budget=25", *storage]).time_budget == 25
 
 
+def test_the_spaces_schedule_sets_defaults_that_options_override(tmp_path: Path) -> None:
+    space = tmp_path / "slow.yaml"
+    space.write_text(
+        "task: copy\nparams: {memory_n: 16}\n"
+        "schedule: {report_sequences: 4096, max_iterations: 50, grace_period: 30}\n"
+    )
+    base = ["--space", str(space), "--storage-path", str(tmp_path)]
+    # Rule: the space's schedule replaces the search's defaults...
+    cfg = parse_search_args(base)
+    assert (cfg.report_sequences, cfg.max_iterations, cfg.grace) == (4096, 50, 30)
+    # ...an option given wins, also at its default value...
+    default = SearchConfig().report_sequences
+    cfg = parse_search_args([*base, "--report-sequences", str(default), "--grace-period", "5"])
+    assert (cfg.report_sequences, cfg.grace) == (default, 5)
+    # ...a --max-iterations below the schedule's grace shortens that grace...
+    assert parse_search_args([*base, "--max-iterations", "12"]).grace == 12
+    # ...and the smoke test keeps its own tiny schedule.
+    smoke = parse_search_args([*base, "--smoke-test"])
+    assert (smoke.report_sequences, smoke.max_iterations) == (64, 4)
+
+
+def test_shipped_schedules_give_the_slow_tasks_a_late_first_rung(tmp_path: Path) -> None:
+    storage = ["--storage-path", str(tmp_path)]
+    copy = parse_search_args(["--task", "copy", *storage])
+    for task in ("repeat_copy", "ngrams", "priority_sort"):
+        cfg = parse_search_args(["--task", task, *storage])
+        # Rule: ASHA first judges these tasks later (in sequences) than copy, whose curve
+        # breaks through early.
+        assert cfg.grace * cfg.report_sequences > 2 * copy.grace * copy.report_sequences, task
+
+
 def test_local_trials_run_at_the_drivers_priority(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (LOOPBACK_ENV, NICENESS_ENV, "RAY_ADDRESS"):
         monkeypatch.delenv(name, raising=False)

@@ -9,7 +9,7 @@ import pytest
 
 from curricula import scheduler_param_names
 from search.space.format import SpaceError
-from search.space.load import SPACES_DIR, load_space
+from search.space.load import SPACES_DIR, load_space, space_schedule
 from search.trial.config import run_config_from_trial
 
 SHIPPED = sorted(SPACES_DIR.glob("*.yaml"))
@@ -163,6 +163,26 @@ BAD_SPACES = [
         "task: copy\nparams: {rmsprop_centered: {choice: [false, 1]}}\n",
         "params.rmsprop_centered: must be of type bool, but got 1",
     ),
+    (
+        "task: copy\nparams: {memory_n: 16}\nschedule: {grace: 3}\n",
+        "schedule.grace: unknown key; valid keys are ['report_sequences', 'max_iterations'",
+    ),
+    (
+        "task: copy\nparams: {memory_n: 16}\nschedule: {grace_period: 2.5}\n",
+        "schedule.grace_period: must be of type int, but got 2.5",
+    ),
+    (
+        "task: copy\nparams: {memory_n: 16}\nschedule: {report_sequences: 0}\n",
+        "schedule.report_sequences: must be > 0, but got 0",
+    ),
+    (
+        "task: copy\nparams: {memory_n: 16}\nschedule: {trial_seconds: -1.0}\n",
+        "schedule.trial_seconds: must be >= 0, but got -1.0",
+    ),
+    (
+        "task: copy\nparams: {memory_n: 16}\nschedule: [20]\n",
+        "schedule: must be a mapping, but got [20]",
+    ),
 ]
 
 
@@ -185,6 +205,20 @@ def test_a_start_point_on_its_float_step_grid_is_inside(tmp_path: Path) -> None:
     )
     # Rule: a float on the step grid up to rounding (0.5 + 2 * 0.1 != 0.7 exactly) is inside.
     assert len(load_space(write(tmp_path, text)).start_points) == 2
+
+
+def test_schedule_is_read_with_its_types(tmp_path: Path) -> None:
+    text = MINIMAL + "schedule: {grace_period: 20, reduction_factor: 4, trial_seconds: 0}\n"
+    path = write(tmp_path, text)
+    # Rule: the schedule's values take their option's type (reduction_factor 4 -> 4.0); a
+    # space without one has an empty schedule.
+    assert load_space(path).schedule == {
+        "grace_period": 20,
+        "reduction_factor": 4.0,
+        "trial_seconds": 0.0,
+    }
+    assert space_schedule(path) == load_space(path).schedule
+    assert space_schedule(write(tmp_path, MINIMAL)) == {}
 
 
 def test_missing_space_file_is_an_error(tmp_path: Path) -> None:
