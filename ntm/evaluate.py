@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gen = torch.Generator().manual_seed(a.seed)
         history = load_checkpoint(a.checkpoint).get("history") or []
-        paths = plot_run(model, task.sample_exact(1, sizes[0], gen), history, a.plots)
+        paths = plot_run(model, task.sample_exact(1, sizes[0], gen), history, a.plots, task=task)
         print(f"plots: {', '.join(str(x) for x in paths)}", file=sys.stderr)
     return 0
 

@@ -1,4 +1,15 @@
-"""PNG plots of a model at work and of its training (matplotlib, Agg backend)."""
+"""PNG plots of a model at work and of its training (matplotlib, Agg backend).
+
+Beside the general plots of one sequence (output against target, weightings, memory), two
+tasks get a plot of what the model learned (``TASK_PLOTS``):
+
+- N-grams (``ngrams_predictions.png``): the model's ``P(next bit = 1)`` against the optimal
+  Bayesian predictor's (``NGramsTask.bayes_predictions``) along the sequence, with the
+  bits that came (as the paper's figure 14 compares them).
+- Priority sort (``priority_writes.png``): where each write head wrote each input vector (the
+  centre of its write weighting) against that vector's priority; a machine that sorts writes
+  by priority (the paper's figure 17).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ntm.baseline import Model  # noqa: E402
-from ntm.tasks import Batch  # noqa: E402
+from ntm.tasks import Batch, Task  # noqa: E402
+from ntm.tasks.ngrams import NGramsTask  # noqa: E402
+
+# Task name -> the file of the plot that shows what the model learned on it.
+TASK_PLOTS = {"ngrams": "ngrams_predictions.png", "priority_sort": "priority_writes.png"}
 
 
 def save_figure(fig: Any, path: Path) -> Path:
@@ -25,10 +40,14 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 
 @torch.no_grad()
-def plot_inference(model: Model, batch: Batch, out_dir: Path, *, index: int = 0) -> list[Path]:
-    """Output vs target, read/write weightings over time and final memory, for one sequence.
+def plot_inference(
+    model: Model, batch: Batch, out_dir: Path, *, index: int = 0, task: Task | None = None
+) -> list[Path]:
+    """Output vs target, read/write weightings over time and final memory, for one sequence;
+    with ``task``, also its plot of ``TASK_PLOTS`` (module docstring).
 
-    The LSTM baseline has no memory or heads: only ``output_vs_target.png`` is drawn for it.
+    The LSTM baseline has no memory or heads: only ``output_vs_target.png`` (and the N-grams
+    plot) is drawn for it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     logits, _, trace = model.forward_sequence(batch.inputs, trace=True)
@@ -43,10 +62,15 @@ def plot_inference(model: Model, batch: Batch, out_dir: Path, *, index: int = 0)
         ax.set_ylabel("channel")
     axes[-1].set_xlabel("time step")
     paths = [save_figure(fig, out_dir / "output_vs_target.png")]
+    if isinstance(task, NGramsTask):
+        paths.append(_plot_ngrams(logits, batch, index, task, out_dir / TASK_PLOTS["ngrams"]))
     if trace is None:  # the LSTM baseline: nothing else to draw
         return paths
 
     reads = model.config.read_heads
+    if task is not None and task.name == "priority_sort":
+        path = out_dir / TASK_PLOTS["priority_sort"]
+        paths.append(_plot_priority_writes(trace.weights, batch, index, reads, task, path))
     weights = trace.weights[:length, index].cpu()  # [T, H, N]
     heads = weights.shape[1]
     fig, axes = plt.subplots(1, heads, figsize=(4 * heads, 4), squeeze=False)
@@ -70,12 +94,59 @@ def plot_inference(model: Model, batch: Batch, out_dir: Path, *, index: int = 0)
     return paths
 
 
+def _plot_ngrams(
+    logits: torch.Tensor, batch: Batch, index: int, task: NGramsTask, path: Path
+) -> Path:
+    """logits [T, B, 1] -> the model's and the Bayes-optimal P(1) along sequence ``index``."""
+    steps = int(batch.lengths[index])
+    model_p = torch.sigmoid(logits[:steps, index, 0]).cpu()  # [T]
+    bayes_p = task.bayes_predictions(batch)[:steps, index].cpu()  # [T]
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.plot(bayes_p, color="black", lw=1.2, label="Bayes-optimal P(1)")
+    ax.plot(model_p, color="tab:orange", lw=1.0, label="model P(1)")
+    ax.scatter(range(steps), batch.targets[:steps, index, 0].cpu(), s=4, color="gray",
+               label="next bit")  # fmt: skip
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("P(next bit = 1)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("N-grams: the model's prediction against the Bayes-optimal one")
+    return save_figure(fig, path)
+
+
+def _plot_priority_writes(
+    weights: torch.Tensor, batch: Batch, index: int, reads: int, task: Task, path: Path
+) -> Path:
+    """weights [T, B, H, N] -> the write location of each input vector of sequence ``index``
+    against its priority, one series per write head."""
+    bits = task.output_size  # channels: bits, then the priority, then the delimiter
+    n_in = int((batch.inputs[:, index, bits + 1] > 0.5).nonzero()[0, 0])  # delimiter's step
+    priority = batch.inputs[:n_in, index, bits].cpu()  # [N_in]
+    writes = weights[:n_in, index, reads:].cpu()  # [N_in, H_w, N]
+    locations = torch.arange(writes.shape[-1], dtype=writes.dtype)  # [N]
+    centre = (writes * locations).sum(-1) / writes.sum(-1).clamp_min(1e-12)  # [N_in, H_w]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for h in range(centre.shape[1]):
+        ax.scatter(priority, centre[:, h], s=18, label=f"write head {h}")
+    ax.set_xlabel("input priority")
+    ax.set_ylabel("write location (centre of the weighting)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Priority sort: where each vector was written")
+    return save_figure(fig, path)
+
+
 def plot_run(
-    model: Model, batch: Batch, history: Sequence[dict[str, Any]], out_dir: Path
+    model: Model,
+    batch: Batch,
+    history: Sequence[dict[str, Any]],
+    out_dir: Path,
+    *,
+    task: Task | None = None,
 ) -> list[Path]:
-    """A checkpoint's plots: ``plot_inference`` on the first sequence of ``batch``, and
-    ``learning_curve.png`` when ``history`` (its reports) is not empty."""
-    paths = plot_inference(model, batch, out_dir)
+    """A checkpoint's plots: ``plot_inference`` on the first sequence of ``batch`` (with
+    ``task``'s own plot), and ``learning_curve.png`` when ``history`` (its reports) is not
+    empty."""
+    paths = plot_inference(model, batch, out_dir, task=task)
     if history:
         paths.append(plot_learning_curve(history, out_dir / "learning_curve.png"))
     return paths

@@ -64,15 +64,14 @@ def markov_bits(tables: torch.Tensor, uniforms: torch.Tensor, n: int) -> torch.T
     return torch.stack(bits)  # [L, B]
 
 
-def bayes_optimal_cost(batch: Batch, n: int) -> torch.Tensor:
-    """Cost in bits of the optimal Bayesian predictor (section 4.4) on ``batch``: [B] float64.
+def bayes_predictions(batch: Batch, n: int) -> torch.Tensor:
+    """The optimal Bayesian predictor (section 4.4) on ``batch``: [T, B] float64 ``P(1)``.
 
     For target step ``t`` (predicting ``x_{t+1}``) with a complete context (``t >= n - 2``),
     ``P(x_{t+1} = 1) = (N1 + 1/2) / (N0 + N1 + 1)``, where ``N0``/``N1`` count the zeros/ones
     that followed the same context at earlier scored steps of this sequence. The first
     ``n - 2`` targets (``x_1..x_{n-2}``) have no complete context; they are uniform bits, so
-    ``P = 1/2`` there (1 bit each), which is exactly optimal. The cost is
-    ``-sum_t mask[t] log2 P(observed x_{t+1})``, over the same steps the model is scored on.
+    ``P = 1/2`` there, which is exactly optimal.
     """
     check_int("n", n, 1)
     targets = batch.targets[..., 0].to(torch.float64)  # [T, B]
@@ -92,9 +91,16 @@ def bayes_optimal_cost(batch: Batch, n: int) -> torch.Tensor:
     seen_ones = ((ones.cumsum(0) - ones) * onehot).sum(-1)  # [T, B] N1 at own context
     seen_all = ((onehot.cumsum(0) - onehot) * onehot).sum(-1)  # [T, B] N0 + N1
     p_one = (seen_ones + _KT_PRIOR) / (seen_all + 2 * _KT_PRIOR)  # [T, B]
+    return torch.where(complete > 0, p_one, torch.full_like(p_one, 0.5))
+
+
+def bayes_optimal_cost(batch: Batch, n: int) -> torch.Tensor:
+    """Cost in bits of ``bayes_predictions`` on ``batch``: [B] float64,
+    ``-sum_t mask[t] log2 P(observed x_{t+1})``, over the same steps the model is scored on."""
+    p_one = bayes_predictions(batch, n)  # [T, B]
+    targets = batch.targets[..., 0].to(torch.float64)  # [T, B]
     p_observed = torch.where(targets > 0.5, p_one, 1 - p_one)
-    p_observed = torch.where(complete > 0, p_observed, torch.full_like(p_observed, 0.5))
-    return -(torch.log2(p_observed) * scored).sum(0)  # [B]
+    return -(torch.log2(p_observed) * batch.mask.to(torch.float64)).sum(0)  # [B]
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,10 @@ class NGramsTask(TaskFields):
     def describe_level(self, level: int) -> str:
         check_int("level", level, 1)
         return f"length {self.length} bits (level has no effect)"
+
+    def bayes_predictions(self, batch: Batch) -> torch.Tensor:
+        """[T, B] float64 ``P(1)``; see the module-level ``bayes_predictions``."""
+        return bayes_predictions(batch, self.n)
 
     def bayes_optimal_cost(self, batch: Batch) -> torch.Tensor:
         """[B] float64 bits; see the module-level ``bayes_optimal_cost``."""

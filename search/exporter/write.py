@@ -80,7 +80,7 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
     write_metrics(out, metrics)
     gen = torch.Generator().manual_seed(config.train.seed)
     batch = task.sample(1, task.max_level, gen)  # as search.tracking.plots.plot_checkpoint
-    plot_run(model, batch, ckpt.get("history") or [], out / "plots")
+    plot_run(model, batch, ckpt.get("history") or [], out / "plots", task=task)
     return metrics
 
 

@@ -33,7 +33,7 @@ def plot_checkpoint(checkpoint: Path, out_dir: Path, *, seed: int = 0) -> list[P
     path = checkpoint / CHECKPOINT_FILE if checkpoint.is_dir() else checkpoint
     model, task, _ = ntm.load(path)
     batch = task.sample(1, task.max_level, torch.Generator().manual_seed(seed))
-    return plot_run(model, batch, load_checkpoint(path).get("history") or [], out_dir)
+    return plot_run(model, batch, load_checkpoint(path).get("history") or [], out_dir, task=task)
 
 
 def plot_search(runs: Sequence[Any], out_dir: Path) -> list[Path]:
