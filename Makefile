@@ -28,8 +28,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tests/search/test_cluster_up.py and test_cluster_two_hosts.py (and benchmarks/cluster_*.py) run
-# `ray up` over SSH on this machine, the two-host one between network namespaces: Debian's
+# tests/search/test_cluster_up.py and test_cluster_two_hosts.py (and tests/harness/cluster_*.py)
+# run `ray up` over SSH on this machine, the two-host one between network namespaces: Debian's
 # openssh-server, rsync and iproute2, installed if missing (as root, like CI). A
 # policy-rc.d keeps the package from starting the system's own sshd on 0.0.0.0:22.
 ssh-deps:

@@ -7,9 +7,10 @@
 Each seed trains the first ``start_points`` entry of ``search/spaces/TASK.yaml`` (the
 recorded recipe; ``--start-point N`` takes the N-th, counted from 0) on one core (torch
 threads = 1) for ``--budget`` training sequences, with an evaluation of the trainer's fixed
-batch at the target difficulty every ``--eval-sequences``. ``--model lstm`` trains the
-paper's LSTM baseline instead (the same task, optimiser and curriculum; the network size of
-Graves et al. 2014, table 3, unless ``--lstm-size``/``--lstm-layers`` say otherwise).
+batch at the target difficulty every ``--eval-sequences`` (the start point as a trial config:
+``search.space.load.start_point``). ``--model lstm`` trains the paper's LSTM baseline instead
+(the same task, optimiser and curriculum; the network size of Graves et al. 2014, table 3,
+unless ``--lstm-size``/``--lstm-layers`` say otherwise).
 
 A run *reaches the bar* at the first evaluation whose scores pass ``BARS[task]``
 (``ntm/tasks/bars.py``) while the curriculum is at its target level (the issue's bars: bit
@@ -46,14 +47,12 @@ from ntm import evaluation  # noqa: E402
 from ntm.baseline import Model  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
 from ntm.report import Report  # noqa: E402
-from ntm.tasks import BARS, Task  # noqa: E402
+from ntm.tasks import BARS, TASKS, Task  # noqa: E402
 from ntm.train_config import RunConfig  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
-from search.space.format import RandomSuggester  # noqa: E402
-from search.space.load import default_space_path, load_space  # noqa: E402
+from search.space.load import start_point  # noqa: E402
 from search.trial.config import run_config_from_trial  # noqa: E402
 
-TASKS = ("repeat_copy", "associative_recall", "ngrams", "priority_sort", "copy")
 _HELD_SEED = 20_141_020  # seeds the held final batches, apart from training and eval data
 
 
@@ -85,19 +84,6 @@ PAPER_LSTM = {
     "ngrams": (3, 128),
     "priority_sort": (3, 128),
 }
-
-
-def start_point(task: str, index: int = 0) -> dict[str, Any]:
-    """Start point ``index`` of ``task``'s shipped space as a flat trial config (the keys of
-    ``search.params.run_config_from_trial``: the point, ``task`` and ``task_params``)."""
-    space = load_space(default_space_path(task))
-    if not 0 <= index < len(space.start_points):
-        raise ValueError(
-            f"start point: search/spaces/{task}.yaml has {len(space.start_points)} start "
-            f"points (0-{len(space.start_points) - 1}), but got {index}"
-        )
-    point = space.sample(RandomSuggester(0, space.start_points[index]))
-    return {**point, "task": space.task, "task_params": dict(space.task_params)}
 
 
 def start_point_config(task: str, *, seed: int, opts: dict[str, Any]) -> RunConfig:
@@ -199,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--task", default="associative_recall", choices=TASKS)
+    p.add_argument("--task", default="associative_recall", choices=sorted(TASKS))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=100_000, help="training sequences per seed")

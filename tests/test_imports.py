@@ -1,6 +1,9 @@
 """The import graph of ``ntm``, ``curricula`` and ``search``, read from the source (``ast``,
 nothing imported): no cycle between modules or between packages, and the edge rule of
 README's "Architecture" section (``ntm`` and ``curricula`` import no ray, optuna or mlflow).
+With ``benchmarks`` and ``tests`` read too: the tests own their machinery (STYLE.md 16,
+``tests/harness``), so neither the library nor the benchmarks import ``tests``, and neither
+the library nor the tests import ``benchmarks``.
 
 Every import counts, wherever it stands (top level, inside a function, under
 ``TYPE_CHECKING``): a cycle of types is a cycle of meaning too. A package node is a
@@ -14,8 +17,11 @@ import ast
 from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ntm", "curricula", "search")
+EVERYTHING = (*PACKAGES, "benchmarks", "tests")  # every tree of Python source in the checkout
 EDGE_LIBRARIES = ("ray", "optuna", "mlflow")  # only search/ may import these
 
 
@@ -24,10 +30,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _modules() -> dict[str, Path]:
-    return {
-        _module_name(path): path for top in PACKAGES for path in sorted((ROOT / top).rglob("*.py"))
-    }
+def _modules(tops: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    return {_module_name(path): path for top in tops for path in sorted((ROOT / top).rglob("*.py"))}
 
 
 def _imported(
@@ -50,9 +54,12 @@ def _imported(
                 yield submodule if submodule in modules else base
 
 
-def _graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Module -> modules of ours it imports; module -> top-level outside names it imports."""
-    modules = _modules()
+def _graph(
+    tops: tuple[str, ...] = PACKAGES,
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Module -> modules under ``tops`` it imports; module -> top-level outside names it
+    imports (every module under ``tops``)."""
+    modules = _modules(tops)
     edges: dict[str, set[str]] = {m: set() for m in modules}
     outside: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
@@ -60,7 +67,7 @@ def _graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         for target in _imported(tree, name, path.name == "__init__.py", modules):
             if target in modules and target != name:
                 edges[name].add(target)
-            elif target.split(".")[0] not in PACKAGES:
+            elif target.split(".")[0] not in tops:
                 outside[name].add(target.split(".")[0])
     return edges, outside
 
@@ -110,6 +117,9 @@ def test_the_graph_is_read() -> None:
     assert "ntm.tasks" in edges["ntm.trainer"] or "ntm.tasks.base" in edges["ntm.trainer"]
     assert "search.trial.ranking" in edges["search.launch.results"]
     assert "ray" in outside["search.launch.tuner"]
+    everything, _ = _graph(EVERYTHING)
+    assert "tests.harness.local_cluster" in everything["tests.search.test_multinode"]
+    assert "search.space.load" in everything["benchmarks.tasks"]
 
 
 def test_no_module_cycle() -> None:
@@ -145,3 +155,34 @@ def test_curricula_import_no_torch() -> None:
     for module in (m for m in edges if m.split(".")[0] == "curricula"):
         assert "torch" not in outside[module], module
         assert all(t.split(".")[0] == "curricula" for t in edges[module]), (module, edges[module])
+
+
+def _imports_of(
+    top: str, edges: Mapping[str, set[str]], outside: Mapping[str, set[str]]
+) -> Iterator[tuple[str, str]]:
+    """(module, top-level name) for every import of every module under ``top``."""
+    for module in (m for m in edges if m.split(".")[0] == top):
+        for target in edges[module] | outside[module]:
+            yield module, target.split(".")[0]
+
+
+@pytest.mark.parametrize("top", [*PACKAGES, "benchmarks"])
+def test_the_library_and_the_benchmarks_import_no_tests(top: str) -> None:
+    # rule (STYLE.md 16): test machinery lives under tests/ (tests/harness): nothing of the
+    # library or the benchmarks imports it
+    edges, outside = _graph(EVERYTHING)
+    assert [(m, t) for m, t in _imports_of(top, edges, outside) if t == "tests"] == []
+
+
+@pytest.mark.parametrize("top", [*PACKAGES, "tests"])
+def test_the_library_and_the_tests_import_no_benchmarks(top: str) -> None:
+    # rule: benchmarks are measurements run from the command line: the library does not import
+    # them, and the tests depend on none (what both need lives in the library or tests/harness)
+    edges, outside = _graph(EVERYTHING)
+    assert [(m, t) for m, t in _imports_of(top, edges, outside) if t == "benchmarks"] == []
+
+
+def test_no_module_cycle_in_the_benchmarks_and_tests() -> None:
+    # rule: imports point one way in the benchmarks and the tests' harness too
+    edges, _ = _graph(EVERYTHING)
+    assert _cycles(edges) == []

@@ -1,5 +1,5 @@
-"""The Ray cluster a search runs on: starting local Ray or joining one, its alive nodes,
-whether a trial fits on one node, and a multi-node cluster on this machine for tests.
+"""The Ray cluster a search runs on: starting local Ray or joining one, its alive nodes, and
+whether a trial fits on one node.
 
 Ray is started on 127.0.0.1 with all CPUs and no dashboard (``init_ray``), after
 ``search.cluster.env`` has set its switches. A cluster counts as multi-node with more than
@@ -9,20 +9,15 @@ cluster.yaml's, whose trials can only run on workers that are about to join).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import ray
 import torch
-from ray._private import ray_constants
-from ray.cluster_utils import Cluster
 
 from ntm.cli import UsageError
 from ntm.errors import require
-from search.cluster.env import LOOPBACK_ENV
 
 __all__ = [
     "NodeInfo",
@@ -30,7 +25,6 @@ __all__ = [
     "check_resources",
     "init_ray",
     "is_multinode",
-    "local_cluster",
 ]
 
 
@@ -107,40 +101,3 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float, *, joined: boo
         f"--gpus-per-trial {gpus_per_trial:g} is more than the {gpus:g} GPUs of {where}",
         error=UsageError,
     )
-
-
-@contextlib.contextmanager
-def local_cluster(
-    workers: int, *, cpus_per_worker: int = 1, connect: bool = True
-) -> Iterator[Cluster]:
-    """A multi-node Ray cluster on this machine (``ray.cluster_utils``), torn down on exit.
-
-    One head that advertises no CPU (like cluster.yaml's, so trials run on workers only) and
-    ``workers`` worker nodes of ``cpus_per_worker`` CPUs, every server on 127.0.0.1. Used by the
-    multi-node tests and ``benchmarks/scaling.py``; ``cluster.address`` is what ``--address``
-    takes. With ``connect`` this process joins it as the driver (``ray.init(address=...)``).
-    """
-    require(workers >= 1, f"workers must be >= 1, but got {workers=}.")
-    require(cpus_per_worker >= 1, f"cpus_per_worker must be >= 1, but got {cpus_per_worker=}.")
-    # Ray reads the switch when it is imported: set it first thing (search.cluster.env).
-    require(
-        not ray_constants.ENABLE_RAY_CLUSTER,
-        f"local_cluster needs {LOOPBACK_ENV}=0 set before Ray is imported "
-        "(search.cluster.env.set_ray_env), so that every node listens on 127.0.0.1",
-    )
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={"num_cpus": 0, "include_dashboard": False},
-    )
-    try:
-        for _ in range(workers):
-            cluster.add_node(num_cpus=cpus_per_worker, wait=False)
-        cluster.wait_for_nodes()
-        if connect:
-            ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
-        yield cluster
-    finally:
-        if connect:
-            ray.shutdown()
-        cluster.shutdown()

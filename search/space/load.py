@@ -1,7 +1,7 @@
 """Loading a space file: read it (YAML through ``SpaceLoader``, a ``SafeLoader`` that reads
 floats as YAML 1.2 does: ``1e-4``, ``1.0e4`` and ``5e3`` are numbers, not strings), parse it
 and validate it; the shipped spaces are ``search/spaces/TASK.yaml`` (format:
-``search.space.format``).
+``search.space.format``), and a shipped space's start point as a trial config (``start_point``).
 
 Example:
     >>> from search.space.format import RandomSuggester
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from search.space.format import SearchSpace, SpaceError
+from search.space.format import RandomSuggester, SearchSpace, SpaceError
 from search.space.parse import parse_schedule, parse_space
 from search.space.validate import validate_space
 from search.trial.keys import TrialSettings
@@ -32,6 +32,7 @@ __all__ = [
     "load_space",
     "search_space_path",
     "space_schedule",
+    "start_point",
 ]
 
 # YAML 1.2's float (core schema): unlike YAML 1.1 the dot and the exponent's sign are optional.
@@ -92,3 +93,22 @@ def space_schedule(path: str | Path) -> dict[str, Any]:
     """The ``schedule`` of the space file ``path`` alone (``{}`` without one), read before the
     search's options are final: they take it as their defaults (``search.launch.cli``)."""
     return parse_schedule(_read(path), source=str(path))
+
+
+def start_point(task: str, index: int = 0) -> dict[str, Any]:
+    """Start point ``index`` (from 0) of ``task``'s shipped space as a flat trial config: the
+    point's full config (the space's fixed values too), ``task`` and ``task_params`` (the keys
+    ``search.trial.config.run_config_from_trial`` takes). ValueError for an index out of range.
+
+    >>> trial = start_point("copy")
+    >>> trial["task"], trial["controller"]
+    ('copy', 'lstm')
+    """
+    space = load_space(default_space_path(task))
+    if not 0 <= index < len(space.start_points):
+        raise ValueError(
+            f"start point: search/spaces/{task}.yaml has {len(space.start_points)} start "
+            f"points (0-{len(space.start_points) - 1}), but got {index}"
+        )
+    point = space.sample(RandomSuggester(0, space.start_points[index]))
+    return {**point, "task": space.task, "task_params": dict(space.task_params)}

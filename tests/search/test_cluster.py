@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from search.cluster.nodes import NodeInfo, is_multinode, local_cluster
+from search.cluster.nodes import NodeInfo, is_multinode
 from search.cluster.storage import SHARED_STORAGE_ENV, is_remote_uri, require_shared_storage
+from tests.harness.local_cluster import local_cluster
 
 HEAD = NodeInfo(node_id="h", ip="10.0.0.1", cpus=0.0, gpus=0.0)
 WORKER = NodeInfo(node_id="w", ip="10.0.0.2", cpus=8.0, gpus=0.0)

@@ -1,8 +1,8 @@
 """A real two-host cluster: `ray up` of cluster.local.yaml on a head and a worker, each its own
-network host, a search that loses the worker, `ray down` (benchmarks/cluster_two_hosts.py).
+network host, a search that loses the worker, `ray down` (tests/harness/cluster_two_hosts.py).
 
 The hosts are network namespaces on a private LAN (10.77.0.0/24, no route off it) with sshd on
-their own address (benchmarks/two_hosts.py); the launcher runs on a third, the client, as from
+their own address (tests/harness/two_hosts.py); the launcher runs on a third, the client, as from
 a laptop; a fourth listed worker has no SSH server. Ray binds the hosts' addresses as on a real
 network. One run (~3 minutes on 2 cores) serves every test of this module; it needs root.
 """
@@ -22,11 +22,11 @@ import pytest
 import torch
 
 import ntm
-from benchmarks.cluster_two_hosts import EXPERIMENT, ITERATIONS, Outcome, run_two_hosts
-from benchmarks.lan import SUBNET, lan
-from benchmarks.two_hosts import LanCluster, lan_cluster
-from benchmarks.worker_loss import KILL_AT
 from search.export import from_ray, select
+from tests.harness.cluster_two_hosts import EXPERIMENT, ITERATIONS, Outcome, run_two_hosts
+from tests.harness.lan import SUBNET, lan
+from tests.harness.two_hosts import LanCluster, lan_cluster
+from tests.harness.worker_loss import KILL_AT
 from tests.search.mlflow_helpers import tags_of
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 and `--address auto` without a cluster. Needs root (an SSH node on 127.0.0.1:22).
 
 The launch itself (`ray up`, a search on two hosts, export, `ray down`) is
-tests/search/test_cluster_two_hosts.py; benchmarks/cluster_up.py times the same commands on a
+tests/search/test_cluster_two_hosts.py; tests/harness/cluster_up.py times the same commands on a
 one-node cluster on this machine's loopback.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cluster_launch import LOCAL_CONFIG, launched
-from benchmarks.derive_config import covered_by_change, derive_config, node_changes
-from benchmarks.ssh_node import SSH_PORT, SSHNode, port_in_use
 from ntm.cli import UsageError
+from tests.harness.cluster_launch import LOCAL_CONFIG, launched
+from tests.harness.derive_config import covered_by_change, derive_config, node_changes
+from tests.harness.ssh_node import SSH_PORT, SSHNode, port_in_use
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Multi-node searches with search/run.py on a real Ray cluster on 127.0.0.1.
 
-The cluster (``search.cluster.nodes.local_cluster``) is a CPU-less head and two 1-CPU workers, like
+The cluster (``tests.harness.local_cluster``) is a CPU-less head and two 1-CPU workers, like
 cluster.yaml in miniature; run.py joins it with ``--address`` as it joins a real one.
 
 - run.py refuses a local storage path on the cluster unless it is declared shared;
@@ -23,9 +23,9 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from ntm.cli import UsageError
-from search.cluster.nodes import local_cluster
 from search.cluster.storage import SHARED_STORAGE_ENV
 from search.run import main as run_main
+from tests.harness.local_cluster import local_cluster
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from benchmarks.tasks import TASKS, start_point
+from ntm.tasks import TASKS
 from ntm.trainer import Trainer
 from search.space.format import RandomSuggester
-from search.space.load import default_space_path, load_space
+from search.space.load import default_space_path, load_space, start_point
 from search.trial.config import run_config_from_trial
 
 # Small versions of each task, where a short run of the recipe must lower its objective.
@@ -38,6 +38,18 @@ def test_start_point_is_a_complete_point_of_its_space(task: str) -> None:
     assert searched & active <= set(first)
     # ... and it builds a valid run config
     run_config_from_trial({**start_point(task), "max_reports": 1})
+
+
+def test_start_point_by_index_and_out_of_range() -> None:
+    space = load_space(default_space_path("copy"))
+    last = len(space.start_points) - 1
+    # start point N is the N-th entry of the space file, completed with the fixed values
+    assert space.start_points[last].items() <= start_point("copy", last).items()
+    # an index outside 0..last is a one-line ValueError naming the file, the range and the index
+    for bad in (-1, last + 1):
+        with pytest.raises(ValueError, match=rf"copy\.yaml has {last + 1} start points "
+                           rf"\(0-{last}\), but got {bad}$"):  # fmt: skip
+            start_point("copy", bad)
 
 
 # The published recipes (known answers, written out here independently of the space files).

@@ -5,9 +5,9 @@ On the one-node cluster that is the head's own loopback (the same as this machin
 two-host cluster, the client's end of the README's SSH port forward (``ray attach CONFIG -p
 5000``), so the reads run in the client's network namespace as a command line:
 
-    python benchmarks/mlflow_rest.py wait 300              # seconds until /health answers
-    python benchmarks/mlflow_rest.py runs EXPERIMENT       # every run of EXPERIMENT
-    python benchmarks/mlflow_rest.py history RUN_ID KEY    # a metric's history
+    python tests/harness/mlflow_rest.py wait 300              # seconds until /health answers
+    python tests/harness/mlflow_rest.py runs EXPERIMENT       # every run of EXPERIMENT
+    python tests/harness/mlflow_rest.py history RUN_ID KEY    # a metric's history
 
 each printing one JSON value.
 """

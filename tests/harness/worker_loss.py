@@ -6,7 +6,7 @@ files in the head's Ray session); once a trial running on the worker has reporte
 (:func:`kill_node_processes`: Ray crashed there, the machine stays reachable), then measures
 the seconds until that trial reports again from another node (restored from its last checkpoint
 on the shared storage) and until Ray runs on the worker again (the autoscaler restarts it).
-Used by benchmarks/cluster_two_hosts.py.
+Used by tests/harness/cluster_two_hosts.py.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import threading
 import time
 from typing import Any
 
-from benchmarks.cluster_launch import STEP_TIMEOUT_S
-from benchmarks.ssh_node import SSHNode, psutil
-from benchmarks.two_hosts import LanCluster, registrations, session_dir, wait_until
+from tests.harness.cluster_launch import STEP_TIMEOUT_S
+from tests.harness.ssh_node import SSHNode, psutil
+from tests.harness.two_hosts import LanCluster, registrations, session_dir, wait_until
 
 __all__ = ["KILL_AT", "WorkerKiller", "kill_node_processes", "live_reports"]
 

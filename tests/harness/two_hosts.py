@@ -1,9 +1,9 @@
 """Two hosts for Ray's launcher: cluster.local.yaml on a private LAN of network namespaces.
 
 :func:`lan_cluster` builds the machines a real local cluster has, on this one
-(``benchmarks/lan.py``: a bridge, ``10.77.0.0/24``, no route anywhere else):
+(``tests/harness/lan.py``: a bridge, ``10.77.0.0/24``, no route anywhere else):
 
-- ``head`` (10.77.0.1) and ``worker`` (10.77.0.2): SSH nodes (``benchmarks/ssh_node.py``), each
+- ``head`` (10.77.0.1) and ``worker`` (10.77.0.2): SSH nodes (``tests/harness/ssh_node.py``), each
   with its own network, PID, mount and UTS namespaces, sshd on its address only, the same key
   (Ray's launcher uses one key for every node), and one shared directory of this machine bound
   at the same path on both (``~/ntm-shared``, the "NFS");
@@ -12,12 +12,12 @@
 - ``absent`` (10.77.0.4): a listed worker whose SSH server does not run (connection refused).
 
 The config is cluster.local.yaml with only its ``CHANGE:`` values replaced
-(``benchmarks/derive_config.py``): head_ip, worker_ips (worker and absent), user, key, shared
+(``tests/harness/derive_config.py``): head_ip, worker_ips (worker and absent), user, key, shared
 directory, cluster name. Ray's loopback switch is not set on these nodes: Ray binds the hosts'
 addresses as on a real network. On exit both nodes are killed by pid, the launcher's leftover
 SSH connection masters in the client namespace are waited for (they end with the nodes) and
 killed by pid if they linger, and every namespace (and with it every link) is deleted by name.
-Needs root; used by benchmarks/cluster_two_hosts.py and tests/search/test_cluster_two_hosts.py.
+Needs root; used by tests/harness/cluster_two_hosts.py and tests/search/test_cluster_two_hosts.py.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.cluster_launch import LOCAL_CONFIG, ROOT, VENV_LINK, Launch, launcher_dir
-from benchmarks.derive_config import derive_config
-from benchmarks.lan import Host, lan, namespace_pids
-from benchmarks.ssh_node import SSHNode, make_key, psutil, ssh_node
 from search.cluster.check import check_config
+from tests.harness.cluster_launch import LOCAL_CONFIG, ROOT, VENV_LINK, Launch, launcher_dir
+from tests.harness.derive_config import derive_config
+from tests.harness.lan import Host, lan, namespace_pids
+from tests.harness.ssh_node import SSHNode, make_key, psutil, ssh_node
 
 __all__ = [
     "ROLES",

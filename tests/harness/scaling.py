@@ -1,9 +1,9 @@
 """Scale-out of a search: trials completed per hour on 1, 2 and 3 Ray nodes of one CPU each.
 
-Run: ``.venv/bin/python benchmarks/scaling.py`` (``--smoke-test`` for a quick check).
+Run: ``.venv/bin/python -m tests.harness.scaling`` (``--smoke-test`` for a quick check).
 
 Each node count gets a fresh ``ray.cluster_utils`` cluster on this machine (a CPU-less head plus
-N one-CPU workers, all on 127.0.0.1; ``search.cluster.nodes.local_cluster``) and runs the same Tune
+N one-CPU workers, all on 127.0.0.1; ``tests.harness.local_cluster``) and runs the same Tune
 search: ``--trials`` trials of a tiny real NTM training (copy, ``--steps`` steps, one torch
 thread), one trial per CPU, a fresh worker process per trial (``--reuse-actors``: Tune reuses
 it). All nodes share this machine, so throughput stops growing at its core count (2 on the dev
@@ -33,9 +33,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # `python benchmarks/scaling.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from search.cluster.env import set_ray_env  # noqa: E402  (imports nothing but os)
 
 set_ray_env([])  # loopback-only Ray, set before anything below imports Ray
@@ -50,7 +47,7 @@ from ntm.config import NTMConfig  # noqa: E402
 from ntm.tasks import TaskConfig  # noqa: E402
 from ntm.train_config import RunConfig, TrainConfig  # noqa: E402
 from ntm.trainer import Trainer  # noqa: E402
-from search.cluster.nodes import local_cluster  # noqa: E402
+from tests.harness.local_cluster import local_cluster  # noqa: E402
 
 
 def trainable(config: dict[str, Any]) -> None:

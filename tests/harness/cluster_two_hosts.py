@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """`ray up` of a head and a worker on two hosts; a search that loses the worker; `ray down`.
 
-    python benchmarks/cluster_two_hosts.py                     # JSON lines: seconds per step
-    python benchmarks/cluster_two_hosts.py --compare-one-host  # and per-trial overhead, 2 vs 1
+    python -m tests.harness.cluster_two_hosts                     # JSON lines: seconds per step
+    python -m tests.harness.cluster_two_hosts --compare-one-host  # and per-trial overhead, 2 vs 1
 
-Root only. The hosts are network namespaces on a private LAN (``benchmarks/two_hosts.py``):
+Root only. The hosts are network namespaces on a private LAN (``tests/harness/two_hosts.py``):
 head 10.77.0.1, worker 10.77.0.2, the launcher on a client 10.77.0.3, and a listed worker
 10.77.0.4 whose SSH server is down. With the README's commands, from the client:
 
@@ -41,14 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.cluster_launch import STEP_TIMEOUT_S, on_head, run_step  # noqa: E402
-from benchmarks.cluster_up import overhead, search_command  # noqa: E402
-from benchmarks.lan import listeners  # noqa: E402
-from benchmarks.ssh_node import psutil  # noqa: E402
-from benchmarks.two_hosts import (  # noqa: E402
+from tests.harness.cluster_launch import ROOT, STEP_TIMEOUT_S, on_head, run_step
+from tests.harness.cluster_up import overhead, search_command
+from tests.harness.lan import listeners
+from tests.harness.ssh_node import psutil
+from tests.harness.two_hosts import (
     LanCluster,
     lan_cluster,
     left_running,
@@ -58,7 +55,7 @@ from benchmarks.two_hosts import (  # noqa: E402
     ssh_argv,
     wait_until,
 )
-from benchmarks.worker_loss import WorkerKiller  # noqa: E402
+from tests.harness.worker_loss import WorkerKiller
 
 EXPERIMENT = "two-hosts"
 ITERATIONS = 12
@@ -67,7 +64,7 @@ SEARCH_OPTIONS = (
     f"--num-samples 4 --max-iterations {ITERATIONS} --grace-period {ITERATIONS} "
     "--stop-bit-errors 0 --trial-seconds 0 --time-budget 240"
 )
-MLFLOW_REST = str(ROOT / "benchmarks" / "mlflow_rest.py")
+MLFLOW_REST = str(ROOT / "tests" / "harness" / "mlflow_rest.py")
 MONITOR_LOG = "/tmp/ray/session_latest/logs/monitor.out"  # the autoscaler's log on the head
 WORKER_STOP = "~/ntm-venv/bin/ray stop"  # the README's command for each worker
 
@@ -132,7 +129,7 @@ def trial_reports(experiment_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _mlflow(cluster: LanCluster, *args: str, timeout: float = 60) -> Any:
-    """``benchmarks/mlflow_rest.py ARGS`` on the client, through the forward: its JSON."""
+    """``tests/harness/mlflow_rest.py ARGS`` on the client, through the forward: its JSON."""
     return json.loads(on_client(cluster, [sys.executable, MLFLOW_REST, *args], timeout=timeout))
 
 

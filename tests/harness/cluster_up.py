@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """`ray up` for real: cluster.local.yaml launched on this machine, a search run on it, `ray down`.
 
-    python benchmarks/cluster_up.py                  # one JSON line per step (seconds), root only
-    python benchmarks/cluster_up.py --compare-local  # also the same smoke search in-process
+    python -m tests.harness.cluster_up                 # one JSON line per step (seconds), root only
+    python -m tests.harness.cluster_up --compare-local # also the same smoke search in-process
 
-This machine becomes the head of a one-node cluster (``benchmarks/ssh_node.py``: sshd on
+This machine becomes the head of a one-node cluster (``tests/harness/ssh_node.py``: sshd on
 127.0.0.1:22 in its own PID and mount namespaces). The config handed to ``ray up`` is derived
 from cluster.local.yaml by changing only values its ``CHANGE:`` comments mark (head IP, worker
-IPs, SSH user and key, shared directory, cluster name; ``benchmarks/derive_config.py`` refuses
+IPs, SSH user and key, shared directory, cluster name; ``tests/harness/derive_config.py`` refuses
 anything else) and passes ``python -m search.cluster.check``. Then, with the README's commands:
 ``ray up``; the smoke search through ``ray exec CONFIG "... python search/run.py --address
 auto ..."``, tracked by the MLflow server that the head start commands launched; its runs read
 back over REST; the best trial exported on the head and fetched with ``ray rsync-down``; MLflow
 stopped; ``ray down``. Every listener of the node is sampled while it is up. Whatever happens,
-every process of the node is killed by pid at the end (``benchmarks/cluster_launch.py``).
+every process of the node is killed by pid at the end (``tests/harness/cluster_launch.py``).
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.cluster_launch import (  # noqa: E402
+from tests.harness.cluster_launch import (
+    ROOT,
     STEP_TIMEOUT_S,
     Launch,
     launched,
@@ -40,8 +38,8 @@ from benchmarks.cluster_launch import (  # noqa: E402
     ray_cli,
     run_step,
 )
-from benchmarks.mlflow_rest import mlflow_runs, wait_for_mlflow  # noqa: E402
-from benchmarks.ssh_node import node_listeners, psutil  # noqa: E402
+from tests.harness.mlflow_rest import mlflow_runs, wait_for_mlflow
+from tests.harness.ssh_node import node_listeners, psutil
 
 EXPERIMENT = "smoke-cluster"
 
@@ -134,7 +132,7 @@ def trial_compute_s(experiment_dir: Path) -> tuple[float, int]:
 
 
 def overhead(wall_s: float, experiment_dir: Path, *, slots: int | None = None) -> dict[str, float]:
-    """benchmarks/scaling.py's figure: slot-seconds not spent in the trainable, per trial.
+    """tests/harness/scaling.py's figure: slot-seconds not spent in the trainable, per trial.
 
     ``slots * wall_s / trials - trial_compute_s``, with one slot per CPU the cluster advertises
     (the smoke search asks one CPU per trial); ``slots`` None: the CPUs of this machine (a

@@ -1,11 +1,11 @@
 """Launching cluster.local.yaml on this machine: the node, the derived config, launcher steps.
 
 :func:`launched` gives a one-node cluster to run Ray's launcher against: an SSH node
-(``benchmarks/ssh_node.py``) and a config derived from cluster.local.yaml by changing only its
-``CHANGE:`` values (``benchmarks/derive_config.py``), checked by ``search.cluster.check``.
+(``tests/harness/ssh_node.py``) and a config derived from cluster.local.yaml by changing only its
+``CHANGE:`` values (``tests/harness/derive_config.py``), checked by ``search.cluster.check``.
 :func:`run_step` runs one launcher command (``ray up``, ``ray exec``, ...) with a timeout and
-its log. Used by benchmarks/cluster_up.py and tests/search/test_cluster_up.py, and (with the
-launcher on a LAN host, :attr:`Launch.via`) by benchmarks/two_hosts.py.
+its log. Used by tests/harness/cluster_up.py and tests/search/test_cluster_up.py, and (with the
+launcher on a LAN host, :attr:`Launch.via`) by tests/harness/two_hosts.py.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.derive_config import derive_config, node_changes
-from benchmarks.ssh_node import SSHNode, port_in_use, ssh_node
 from search.cluster.check import check_config
+from tests.harness.derive_config import derive_config, node_changes
+from tests.harness.ssh_node import SSHNode, port_in_use, ssh_node
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = ROOT / "cluster.local.yaml"
 RAY_PORTS = (6379, 8076, 8077, 5000)  # GCS, object and node manager, MLflow: fixed in the YAML
 VENV_LINK = "ntm-venv"  # the venv cluster.local.yaml's setup makes (test -x skips making it)

@@ -2,7 +2,7 @@
 
 :func:`ssh_node` starts an OpenSSH server (Debian's ``openssh-server``) that listens on port 22
 only (the one port Ray's local provider connects to) of 127.0.0.1, or of a host's address on a
-private LAN (``host``, ``benchmarks/lan.py``), accepts one key made for the run in a temporary
+private LAN (``host``, ``tests/harness/lan.py``), accepts one key made for the run in a temporary
 directory, and runs in its own PID and mount namespaces, so that the node behaves like a
 separate machine without touching this one:
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks.lan import Host
+from tests.harness.lan import Host
 
 __all__ = [
     "SSH_PORT",
@@ -280,10 +280,10 @@ def node_listeners(node: SSHNode) -> dict[str, set[str]]:
     """Listening TCP/UDP sockets of every process of the node: {process name: {"ip:port"}}.
 
     psutil reads the sockets of the calling process's network: for a node on a LAN host, use
-    ``benchmarks.lan.listeners`` (every listener of the host's namespace) instead.
+    ``tests.harness.lan.listeners`` (every listener of the host's namespace) instead.
     """
     if node.host is not None:
-        raise ValueError(f"node on {node.host.netns}: sample it with benchmarks.lan.listeners")
+        raise ValueError(f"node on {node.host.netns}: sample it with tests.harness.lan.listeners")
     ps = psutil()
     found: dict[str, set[str]] = {}
     try:

@@ -1,16 +1,16 @@
 """A test cluster config derived from a shipped one by changing only its ``CHANGE:`` values.
 
 :func:`derive_config` replaces literal values and refuses any that no ``CHANGE`` comment marks
-(:func:`covered_by_change`), so the config `ray up` runs in tests/search/test_cluster_two_hosts.py,
-benchmarks/cluster_two_hosts.py and benchmarks/cluster_up.py is cluster.local.yaml itself apart
-from what a user must edit.
+(:func:`covered_by_change`), so the config `ray up` runs in tests/search/test_cluster_up.py,
+tests/search/test_cluster_two_hosts.py, tests/harness/cluster_two_hosts.py and
+tests/harness/cluster_up.py is cluster.local.yaml itself apart from what a user must edit.
 """
 
 from __future__ import annotations
 
 import re
 
-from benchmarks.ssh_node import SSHNode
+from tests.harness.ssh_node import SSHNode
 
 __all__ = ["covered_by_change", "derive_config", "node_changes"]
 
