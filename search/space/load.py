@@ -7,7 +7,7 @@ Example:
     >>> from search.space.format import RandomSuggester
     >>> space = load_space(default_space_path("copy"))
     >>> sorted(space.sample(RandomSuggester(0)))[:3]
-    ['batch_size', 'clip', 'clip_value']
+    ['activation', 'batch_size', 'clip']
 """
 
 from __future__ import annotations
