@@ -7,6 +7,7 @@ default the task's ``max_repeats``); for associative recall the number of items;
 sort the number of inputs; for N-grams the sequence length. Each row holds the cost, the bit
 errors, the task's own scores (repeat copy: ``marker_accuracy``; N-grams: ``bayes_gap`` and
 ``bayes_optimal_cost``) and ``objective``, the task's declared objective (``Task.objective``).
+The options are the fields of ``EvaluateConfig``, checked before the checkpoint is read.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class EvaluateConfig:
 
     @property
     def sizes(self) -> list[int]:
+        """``lengths`` as a list of sizes."""
         return parse_sizes(self.lengths)
 
 

@@ -15,6 +15,8 @@ from MLflow). Everything is built in a temporary directory beside OUT and rename
 place, so OUT is either complete or untouched. ``--storage-path`` may be relative (the
 default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once; or a URI
 (``s3://BUCKET/PREFIX``): the trials are read there and the chosen checkpoint downloaded.
+The options are the fields of ``ExportConfig`` (``search.exporter.config``), checked before
+anything is read or written.
 """
 
 from __future__ import annotations
