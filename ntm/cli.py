@@ -2,8 +2,9 @@
 dataclasses, one-line errors with exit code 2 and no traceback.
 
 ``add_fields`` turns the fields of a frozen config dataclass into options (``lr`` ->
-``--lr``; its type, its default, shown by ``--help``, and a help text); ``field_values``
-reads them back as keyword arguments for the dataclass. A CLI adds only its few extras by
+``--lr``; its type, its default, shown by ``--help``, and a help text; a field without a
+default is required, a ``Literal`` field offers its choices); ``field_values`` reads them
+back as keyword arguments for the dataclass. A CLI adds only its few extras by
 hand (``--task-param KEY=VALUE``, ``--resume``, ...). Values are checked by the dataclass
 itself, whose ``ValueError`` names the field: ``guarded`` prints its first line and exits 2.
 """
@@ -58,11 +59,48 @@ class Parser(argparse.ArgumentParser):
 
 
 def _option_type(hint: Any) -> Any:
-    """``int``, ``float``, ``str`` or ``bool`` from a field's type (``float | None`` -> float)."""
+    """``int``, ``float``, ``str``, ``bool``, ``Path`` or a ``Literal`` from a field's type
+    (``float | None`` -> float)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         return inner[0] if len(inner) == 1 else str
     return hint
+
+
+def _field_default(f: dataclasses.Field[Any]) -> Any:
+    """The field's default, or ``dataclasses.MISSING`` for a field without one (required)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def _argument(
+    f: dataclasses.Field[Any], hint: Any, *, positional: bool, store_true: bool
+) -> dict[str, Any]:
+    """``add_argument``'s keyword arguments for field ``f`` of type ``hint`` (no name, help or
+    metavar): its type or action, its choices, its default and ``required`` or ``nargs``."""
+    kind, default = _option_type(hint), _field_default(f)
+    if store_true and (kind is not bool or default is not False):
+        raise ValueError(f"store_true needs a bool field defaulting to False, not {f.name!r}.")
+    if kind is bool and positional:
+        raise ValueError(f"a bool field cannot be positional, but got {f.name!r}.")
+    kwargs: dict[str, Any]
+    if store_true:
+        kwargs = {"action": "store_true"}
+    elif kind is bool:
+        kwargs = {"action": argparse.BooleanOptionalAction}
+    elif typing.get_origin(kind) is typing.Literal:
+        choices = typing.get_args(kind)
+        kwargs = {"type": type(choices[0]), "choices": choices}
+    else:
+        kwargs = {"type": kind}
+    if default is not dataclasses.MISSING:
+        kwargs["default"] = default
+        if positional:
+            kwargs["nargs"] = "?"
+    elif not positional:  # required option; SUPPRESS: no "(default: None)" in --help
+        kwargs.update(required=True, default=argparse.SUPPRESS)
+    return kwargs
 
 
 def add_fields(
@@ -72,24 +110,32 @@ def add_fields(
     *,
     skip: Collection[str] = (),
     names: Mapping[str, str] | None = None,
+    positional: Collection[str] = (),
+    store_true: Collection[str] = (),
+    metavars: Mapping[str, str] | None = None,
 ) -> None:
     """One option per field of dataclass ``cls`` (except ``skip``), named ``--field-name``
-    or ``--NAME`` for ``names[field]``; booleans get ``--x/--no-x``."""
+    or ``--NAME`` for ``names[field]``, with the field's type and default.
+
+    A field without a default is a required option, or a positional argument when it is in
+    ``positional``; a ``Literal["a", "b"]`` field offers those choices; ``X | None`` is an
+    option of type X (a ``Path`` field reads a path). Booleans get ``--x/--no-x``, or
+    ``--x`` alone for those in ``store_true`` (False by default). ``metavars[field]`` names
+    the value in ``--help``.
+    """
     hints = typing.get_type_hints(cls)
-    defaults = cls()
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        flag = "--" + (names or {}).get(f.name, f.name).replace("_", "-")
-        kind = _option_type(hints[f.name])
-        default = getattr(defaults, f.name)
-        text = helps.get(f.name, f.name.replace("_", " "))
-        if kind is bool:
-            group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=text
-            )
-        else:
-            group.add_argument(flag, type=kind, default=default, help=text)
+        name = (names or {}).get(f.name, f.name)
+        kwargs = _argument(
+            f, hints[f.name], positional=f.name in positional, store_true=f.name in store_true
+        )
+        kwargs["help"] = helps.get(f.name, f.name.replace("_", " "))
+        if metavars and f.name in metavars:
+            kwargs["metavar"] = metavars[f.name]
+        flag = name if f.name in positional else "--" + name.replace("_", "-")
+        group.add_argument(flag, **kwargs)
 
 
 def field_values(

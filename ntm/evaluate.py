@@ -7,6 +7,7 @@ default the task's ``max_repeats``); for associative recall the number of items;
 sort the number of inputs; for N-grams the sequence length. Each row holds the cost, the bit
 errors, the task's own scores (repeat copy: ``marker_accuracy``; N-grams: ``bayes_gap`` and
 ``bayes_optimal_cost``) and ``objective``, the task's declared objective (``Task.objective``).
+The options are the fields of ``EvaluateConfig``, checked before the checkpoint is read.
 """
 
 from __future__ import annotations
@@ -14,30 +15,94 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ntm.api import load
 from ntm.baseline import Model
 from ntm.checkpoint import load_checkpoint
-from ntm.cli import Parser, UsageError, guarded
+from ntm.cli import Parser, UsageError, add_fields, field_values, guarded
+from ntm.errors import require
 from ntm.evaluation import held_scores
 from ntm.tasks import Task
 
 PROG = "python -m ntm.evaluate"
+HELP = {
+    "checkpoint": "training checkpoint file or export directory",
+    "lengths": "comma-separated sizes",
+    "repeats": "repeat copy: copies per sequence; None: the task's max_repeats",
+    "batch_size": "sequences per size",
+    "seed": "seed of the batches (size N: seed + N)",
+    "json": "print one JSON object",
+    "plots": "write PNG plots into this directory",
+    "threads": "torch threads",
+}
+
+__all__ = [
+    "HELP",
+    "PROG",
+    "EvaluateConfig",
+    "build_parser",
+    "evaluate_sizes",
+    "main",
+    "parse_evaluate_args",
+    "parse_sizes",
+]
 
 
 def parse_sizes(text: str) -> list[int]:
+    """``"10,20"`` -> ``[10, 20]``; UsageError naming --lengths unless integers >= 1."""
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise UsageError(
-            f"--lengths must be comma-separated integers >= 1, but got {text!r}."
-        ) from None
+        sizes = []
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--lengths must be comma-separated integers >= 1, but got {text!r}.")
     return sizes
+
+
+def _need(ok: bool, message: str) -> None:
+    require(ok, message, error=UsageError)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """One evaluation of ``checkpoint`` (a checkpoint file or an export directory) at the
+    sizes ``lengths``, ``batch_size`` sequences each (``evaluate_sizes``); ``json``: print one
+    JSON object; ``plots``: write PNG plots there; ``threads``: torch threads.
+
+    >>> EvaluateConfig(Path("run.pt"), lengths="2,4").sizes
+    [2, 4]
+    >>> EvaluateConfig(Path("run.pt"), batch_size=0)
+    Traceback (most recent call last):
+    ntm.cli.UsageError: --batch-size must be >= 1, but got 0.
+    """
+
+    checkpoint: Path
+    lengths: str = "10,20,50,100"
+    repeats: int | None = None
+    batch_size: int = 64
+    seed: int = 0
+    json: bool = False
+    plots: Path | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        parse_sizes(self.lengths)  # UsageError naming --lengths
+        _need(self.batch_size >= 1, f"--batch-size must be >= 1, but got {self.batch_size}.")
+        _need(
+            self.repeats is None or self.repeats >= 1,
+            f"--repeats must be >= 1, but got {self.repeats}.",
+        )
+        _need(self.threads >= 1, f"--threads must be >= 1, but got {self.threads}.")
+
+    @property
+    def sizes(self) -> list[int]:
+        """``lengths`` as a list of sizes."""
+        return parse_sizes(self.lengths)
 
 
 @torch.no_grad()
@@ -61,42 +126,45 @@ def evaluate_sizes(
     return rows
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The options: the fields of ``EvaluateConfig`` (the checkpoint positional)."""
+    p = Parser(prog=PROG, description=__doc__)
+    add_fields(p, EvaluateConfig, HELP, positional=("checkpoint",), store_true=("json",))
+    return p
+
+
+def parse_evaluate_args(argv: list[str] | None = None) -> EvaluateConfig:
+    """The ``EvaluateConfig`` of a command line (``argv`` None: ``sys.argv``); checked."""
+    return EvaluateConfig(**field_values(build_parser().parse_args(argv), EvaluateConfig))
+
+
+def _print_table(rows: list[dict[str, Any]], objective: str) -> None:
+    extra = [k for k in rows[0] if k not in ("size", "cost_bits", "bit_errors", "objective")]
+    print(f"{'size':>6} {'bit errors/seq':>15} {'cost bits/seq':>14}", *extra)
+    for r in rows:
+        cells = " ".join(f"{r[k]:>{len(k)}.3f}" for k in extra)
+        print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}", cells)
+    print(f"objective: {objective}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", type=Path, help="training checkpoint file or export directory")
-    p.add_argument("--lengths", default="10,20,50,100", help="comma-separated sizes")
-    p.add_argument("--repeats", type=int, help="repeat copy: copies per sequence")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plots", type=Path, help="write PNG plots into this directory")
-    p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args(argv)
-    sizes = parse_sizes(a.lengths)
-    if a.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, but got {a.batch_size}.")
-    if a.repeats is not None and a.repeats < 1:
-        raise UsageError(f"--repeats must be >= 1, but got {a.repeats}.")
-    torch.set_num_threads(a.threads)
-    model, task, config = load(a.checkpoint)
+    c = parse_evaluate_args(argv)
+    torch.set_num_threads(c.threads)
+    model, task, config = load(c.checkpoint)
     rows = evaluate_sizes(
-        model, task, sizes, batch_size=a.batch_size, seed=a.seed, repeats=a.repeats
+        model, task, c.sizes, batch_size=c.batch_size, seed=c.seed, repeats=c.repeats
     )
-    if a.json:
+    if c.json:
         print(json.dumps({"task": task.name, "objective": task.objective, "results": rows}))
     else:
-        extra = [k for k in rows[0] if k not in ("size", "cost_bits", "bit_errors", "objective")]
-        print(f"{'size':>6} {'bit errors/seq':>15} {'cost bits/seq':>14}", *extra)
-        for r in rows:
-            cells = " ".join(f"{r[k]:>{len(k)}.3f}" for k in extra)
-            print(f"{r['size']:>6} {r['bit_errors']:>15.3f} {r['cost_bits']:>14.3f}", cells)
-        print(f"objective: {task.objective}")
-    if a.plots is not None:
+        _print_table(rows, task.objective)
+    if c.plots is not None:
         from ntm.plots import plot_run
 
-        gen = torch.Generator().manual_seed(a.seed)
-        history = load_checkpoint(a.checkpoint).get("history") or []
-        paths = plot_run(model, task.sample_exact(1, sizes[0], gen), history, a.plots, task=task)
+        gen = torch.Generator().manual_seed(c.seed)
+        history = load_checkpoint(c.checkpoint).get("history") or []
+        batch = task.sample_exact(1, c.sizes[0], gen)
+        paths = plot_run(model, batch, history, c.plots, task=task)
         print(f"plots: {', '.join(str(x) for x in paths)}", file=sys.stderr)
     return 0
 

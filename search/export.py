@@ -15,6 +15,8 @@ from MLflow). Everything is built in a temporary directory beside OUT and rename
 place, so OUT is either complete or untouched. ``--storage-path`` may be relative (the
 default is ``./ray_results``, as for ``search/run.py``): it is resolved here, once; or a URI
 (``s3://BUCKET/PREFIX``): the trials are read there and the chosen checkpoint downloaded.
+The options are the fields of ``ExportConfig`` (``search.exporter.config``), checked before
+anything is read or written.
 """
 
 from __future__ import annotations
@@ -36,39 +38,45 @@ if str(_HERE.parent) not in sys.path:
 
 import pyarrow.fs  # noqa: E402
 
-from ntm.cli import Parser, UsageError, guarded  # noqa: E402
+from ntm.cli import Parser, UsageError, add_fields, field_values, guarded  # noqa: E402
 from ntm.errors import first_line  # noqa: E402
-from ntm.evaluate import parse_sizes  # noqa: E402
 from search.cluster.storage import (  # noqa: E402
-    DEFAULT_STORAGE_PATH,
     filesystem,
     require_reachable_storage,
     resolve_storage,
 )
 from search.exporter.candidates import Candidate, fetch, from_mlflow, from_ray, select  # noqa: E402
-from search.exporter.write import check_alias, register, write_export, write_metrics  # noqa: E402
+from search.exporter.config import ExportConfig  # noqa: E402
+from search.exporter.write import register, write_export, write_metrics  # noqa: E402
 from search.tracking.client import DEFAULT_TRACKING_URI, connect, tracking_uri  # noqa: E402
 
 PROG = "python search/export.py"
-DEFAULT_ALIAS = "champion"  # MLflow 3 loads models:/NAME@ALIAS
+HELP = {
+    "experiment": "search experiment name",
+    "out": "export directory to create",
+    "storage_path": "Ray storage path",
+    "tracking_uri": f"MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}",
+    "metric": "rank by this reported metric instead of level/objective",
+    "mode": "with --metric",
+    "lengths": "comma-separated sizes for metrics.json; None: from task",
+    "force": "replace a non-empty --out",
+    "register": "also register in the MLflow registry",
+    "alias": "with --register: the version's alias",
+}
 
-__all__ = ["PROG", "build_parser", "main"]
+__all__ = ["HELP", "PROG", "build_parser", "main", "parse_export_args"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options: the fields of ``ExportConfig``."""
     p = Parser(prog=PROG, description=__doc__)
-    p.add_argument("--experiment", required=True, help="search experiment name")
-    p.add_argument("--out", required=True, type=Path, help="export directory to create")
-    p.add_argument("--storage-path", default=DEFAULT_STORAGE_PATH, help="Ray storage path")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI; None: $MLFLOW_TRACKING_URI, "
-                   f"else {DEFAULT_TRACKING_URI}")  # fmt: skip
-    p.add_argument("--metric", help="rank by this reported metric instead of level/objective")
-    p.add_argument("--mode", choices=("min", "max"), default="min", help="with --metric")
-    p.add_argument("--lengths", help="comma-separated sizes for metrics.json; None: from task")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--register", metavar="NAME", help="also register in the MLflow registry")
-    p.add_argument("--alias", default=DEFAULT_ALIAS, help="with --register: the version's alias")
+    add_fields(p, ExportConfig, HELP, store_true=("force",), metavars={"register": "NAME"})
     return p
+
+
+def parse_export_args(argv: list[str] | None = None) -> ExportConfig:
+    """The ``ExportConfig`` of a command line (``argv`` None: ``sys.argv``); checked."""
+    return ExportConfig(**field_values(build_parser().parse_args(argv), ExportConfig))
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -105,39 +113,37 @@ def _candidates(experiment: str, storage: str, uri: str, scratch: Path) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    c = parse_export_args(argv)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast, not in minutes
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     for name in ("mlflow", "alembic"):  # keep stderr to our one line on errors
         logging.getLogger(name).setLevel(logging.WARNING)
-    sizes = parse_sizes(a.lengths) if a.lengths else None
-    check_alias(a.alias)
-    storage = resolve_storage(a.storage_path)  # once, here: Ray reads a relative path as a URI
+    storage = resolve_storage(c.storage_path)  # once, here: Ray reads a relative path as a URI
     require_reachable_storage(storage)
-    _check_out(a.out, a.force)
-    uri = tracking_uri(a.tracking_uri)
-    if a.register or (uri != DEFAULT_TRACKING_URI and not uri.startswith("sqlite:")):
+    _check_out(c.out, c.force)
+    uri = tracking_uri(c.tracking_uri)
+    if c.register or (uri != DEFAULT_TRACKING_URI and not uri.startswith("sqlite:")):
         connect(uri)  # fail fast: an unreachable server is an error before any work
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{a.out.name}.tmp-", dir=a.out.parent))
+    c.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{c.out.name}.tmp-", dir=c.out.parent))
     try:
-        best = select(_candidates(a.experiment, storage, uri, tmp / "download"),
-                      metric=a.metric, mode=a.mode)  # fmt: skip
+        best = select(_candidates(c.experiment, storage, uri, tmp / "download"),
+                      metric=c.metric, mode=c.mode)  # fmt: skip
         best = fetch(best, tmp / "download")
         build = tmp / "export"
-        metrics = write_export(best, build, sizes)
-        if a.register:
+        metrics = write_export(best, build, c.sizes)
+        if c.register:
             try:
-                version = register(uri, a.experiment, a.register, build, best.trial_id,
-                                   alias=a.alias)  # fmt: skip
+                version = register(uri, c.experiment, c.register, build, best.trial_id,
+                                   alias=c.alias)  # fmt: skip
             except Exception as exc:  # MlflowException: registry refused, server error
-                raise UsageError(f"--register {a.register} failed: {first_line(exc)}") from None
-            metrics["registered"] = {"name": a.register, "version": version, "alias": a.alias}
+                raise UsageError(f"--register {c.register} failed: {first_line(exc)}") from None
+            metrics["registered"] = {"name": c.register, "version": version, "alias": c.alias}
             write_metrics(build, metrics)
-        _replace(build, a.out)
+        _replace(build, c.out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"exported trial {best.trial_id} ({best.status}) to {a.out}")
+    print(f"exported trial {best.trial_id} ({best.status}) to {c.out}")
     return 0
 
 

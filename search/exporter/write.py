@@ -18,13 +18,8 @@ import numpy as np
 import torch
 import yaml
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
-from mlflow.utils.validation import (  # MLflow's own rule for an alias, not a copy of it
-    _validate_model_alias_name,
-    _validate_model_alias_name_reserved,
-)
 
 import curricula
 import ntm
@@ -39,7 +34,7 @@ from search.exporter import pyfunc_model
 from search.exporter.candidates import Candidate
 from search.tracking.runs import ROLE_TAG
 
-__all__ = ["check_alias", "default_sizes", "register", "write_export", "write_metrics"]
+__all__ = ["default_sizes", "register", "write_export", "write_metrics"]
 
 
 def default_sizes(max_level: int) -> list[int]:
@@ -82,15 +77,6 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
     batch = task.sample(1, task.max_level, gen)  # as search.tracking.plots.plot_checkpoint
     plot_run(model, batch, ckpt.get("history") or [], out / "plots", task=task)
     return metrics
-
-
-def check_alias(alias: str) -> None:
-    """UsageError (one line) unless ``alias`` is a name MLflow accepts for an alias."""
-    try:
-        _validate_model_alias_name(alias)
-        _validate_model_alias_name_reserved(alias)
-    except MlflowException as exc:
-        raise UsageError(f"--alias {alias!r} is not a valid alias: {first_line(exc)}") from None
 
 
 def _input_example(task: Task, seed: int) -> np.ndarray:

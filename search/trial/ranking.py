@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ntm.errors import require
 from search.trial.status import CUT_STATUSES, ELIGIBLE, ERROR, PRUNED_NAN
 
+Mode = Literal["min", "max"]  # with ``metric``: whether lower or higher is better
+MODES: tuple[str, ...] = get_args(Mode)
 _INF = float("inf")
 _STATUS_RANK = {
     **dict.fromkeys(ELIGIBLE, 0),
@@ -57,7 +59,7 @@ _STATUS_RANK = {
     ERROR: 3,
 }
 
-__all__ = ["best_key", "exportable", "number", "rank_key"]
+__all__ = ["MODES", "Mode", "best_key", "exportable", "number", "rank_key"]
 
 
 def number(metrics: Mapping[str, Any], key: str, default: float) -> float:
@@ -77,7 +79,7 @@ def rank_key(
     mode: str = "min",
 ) -> tuple[Any, ...]:
     """Sort key of one trial from its final status and last reported metrics; best first."""
-    require(mode in ("min", "max"), f"mode must be 'min' or 'max', but got mode={mode!r}.")
+    require(mode in MODES, f"mode must be 'min' or 'max', but got mode={mode!r}.")
     confirmed = number(metrics, "confirm_mean_objective", math.nan)
     if metric is None and math.isfinite(confirmed):
         head: tuple[float, ...] = (0.0, confirmed, number(metrics, "confirm_worst_objective", _INF))
