@@ -109,7 +109,7 @@ def _plot_ngrams(
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("time step")
     ax.set_ylabel("P(next bit = 1)")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8)
     ax.set_title("N-grams: the model's prediction against the Bayes-optimal one")
     return save_figure(fig, path)
 
