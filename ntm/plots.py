@@ -162,6 +162,12 @@ def plot_learning_curve(history: Sequence[dict[str, Any]], path: Path) -> Path:
     evals = [(h["sequences"], h["eval_bit_errors"]) for h in history if "eval_bit_errors" in h]
     if evals:
         ax.plot(*zip(*evals), "o-", ms=3, label="bit errors/seq (eval, target level)")
+    others = [  # a task whose objective is not bit errors (N-grams: the gap to Bayes)
+        (h["sequences"], h["objective"]) for h in history
+        if h.get("objective") is not None and h["objective"] != h.get("eval_bit_errors")
+    ]  # fmt: skip
+    if others:
+        ax.plot(*zip(*others), "s-", ms=3, label="objective (eval, target level)")
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel("sequences seen")
     ax.legend(loc="upper left")
