@@ -24,8 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ntm.baseline import Model  # noqa: E402
-from ntm.tasks import Batch, Task  # noqa: E402
-from ntm.tasks.ngrams import NGramsTask  # noqa: E402
+from ntm.tasks import Batch, NGramsTask, PrioritySortTask, Task  # noqa: E402
 
 # Task name -> the file of the plot that shows what the model learned on it.
 TASK_PLOTS = {"ngrams": "ngrams_predictions.png", "priority_sort": "priority_writes.png"}
@@ -68,7 +67,7 @@ def plot_inference(
         return paths
 
     reads = model.config.read_heads
-    if task is not None and task.name == "priority_sort":
+    if isinstance(task, PrioritySortTask):
         path = out_dir / TASK_PLOTS["priority_sort"]
         paths.append(_plot_priority_writes(trace.weights, batch, index, reads, task, path))
     weights = trace.weights[:length, index].cpu()  # [T, H, N]
