@@ -78,6 +78,10 @@ class Task(Protocol):
         """Human-readable ranges of a level, e.g. ``'length 1-10'``."""
         ...
 
+    def report_sizes(self) -> list[int]:
+        """The exact sizes (``sample_exact``) an export scores when none are given."""
+        ...
+
     def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
         """Batch means of the task's own scores beyond cost and bit errors (may be empty).
 
@@ -115,6 +119,12 @@ class TaskFields:
         object.__setattr__(self, "output_size", output_size)
         object.__setattr__(self, "max_level", max_level)
         object.__setattr__(self, "objective", objective)
+
+    def report_sizes(self) -> list[int]:
+        """Half, one, two and four times the target difficulty (the default, for tasks whose
+        size at ``max_level`` is the level itself; see ``Task.report_sizes``)."""
+        level = self.max_level
+        return sorted({max(1, level // 2), level, 2 * level, 4 * level})
 
     def extra_scores(self, logits: torch.Tensor, batch: Batch) -> dict[str, float]:
         """No scores beyond cost and bit errors (the default; see ``Task.extra_scores``)."""

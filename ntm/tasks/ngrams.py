@@ -145,6 +145,10 @@ class NGramsTask(TaskFields):
         check_int("level", level, 1)
         return f"length {self.length} bits (level has no effect)"
 
+    def report_sizes(self) -> list[int]:
+        """Half, one and two times ``length`` (the level has no effect; sizes are >= 2)."""
+        return sorted({max(2, self.length // 2), self.length, 2 * self.length})
+
     def bayes_predictions(self, batch: Batch) -> torch.Tensor:
         """[T, B] float64 ``P(1)``; see the module-level ``bayes_predictions``."""
         return bayes_predictions(batch, self.n)

@@ -34,12 +34,7 @@ from search.exporter import pyfunc_model
 from search.exporter.candidates import Candidate
 from search.tracking.runs import ROLE_TAG
 
-__all__ = ["default_sizes", "register", "write_export", "write_metrics"]
-
-
-def default_sizes(max_level: int) -> list[int]:
-    """Half, one, two and four times the training difficulty."""
-    return sorted({max(1, max_level // 2), max_level, 2 * max_level, 4 * max_level})
+__all__ = ["register", "write_export", "write_metrics"]
 
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> None:
@@ -70,7 +65,7 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
         "step": ckpt.get("step"),
         "recorded": {k: recorded[k] for k in ("eval_loss", "eval_bit_errors") if k in recorded},
         "target_level": trainer.evaluate(),
-        "sizes": evaluate_sizes(model, task, sizes or default_sizes(task.max_level)),
+        "sizes": evaluate_sizes(model, task, sizes or task.report_sizes()),
     }
     write_metrics(out, metrics)
     gen = torch.Generator().manual_seed(config.train.seed)
@@ -80,8 +75,8 @@ def write_export(best: Candidate, out: Path, sizes: list[int] | None) -> dict[st
 
 
 def _input_example(task: Task, seed: int) -> np.ndarray:
-    """Two sequences of the task at half its target size: [B=2, T, I] float32."""
-    batch = task.sample_exact(2, max(1, task.max_level // 2), torch.Generator().manual_seed(seed))
+    """Two sequences at the task's smallest report size: [B=2, T, I] float32."""
+    batch = task.sample_exact(2, task.report_sizes()[0], torch.Generator().manual_seed(seed))
     return batch.inputs.transpose(0, 1).numpy()  # [T, B, I] -> [B, T, I]
 
 

@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from ntm.tasks import TASKS, CopyTask, RepeatCopyTask, Task, TaskConfig, make_task
+from ntm.tasks import TASKS, CopyTask, NGramsTask, RepeatCopyTask, Task, TaskConfig, make_task
 from tests.ntm.tasks.helpers import check_batch, seeded
 
 NAMES = ["associative_recall", "copy", "ngrams", "priority_sort", "repeat_copy"]
@@ -20,6 +20,20 @@ def test_every_task_builds_and_samples(name: str) -> None:
     check_batch(task, task.sample_exact(3, size=4, generator=seeded(0)), 3)
     # Tasks survive pickling (Ray ships them to workers).
     assert pickle.loads(pickle.dumps(task)) == task
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_sizes_are_exact_sizes_the_task_accepts(name: str) -> None:
+    task = make_task(name)
+    sizes = task.report_sizes()
+    # Rule: sorted distinct sizes that include the target one (the sequence length for
+    # N-grams, whose only level does not set a size; the target level for the others) ...
+    assert sizes == sorted(set(sizes)) and len(sizes) >= 3
+    target = task.length if isinstance(task, NGramsTask) else task.max_level
+    assert target in sizes and max(sizes) > target
+    # ... and every one samples at exactly that size.
+    for size in sizes:
+        check_batch(task, task.sample_exact(2, size=size, generator=seeded(size)), 2)
 
 
 def test_registry_lists_the_five_tasks() -> None:
