@@ -9,7 +9,8 @@
 Ray runs locally by default (started in-process, every server on 127.0.0.1, no dashboard,
 all CPUs); --address auto, or RAY_ADDRESS, joins a running cluster instead. Each trial
 reports every --report-sequences training sequences (one ASHA iteration), evaluated at the
-task's target difficulty: the trainer's `objective` (today bit errors per sequence) is minimised.
+task's target difficulty: the trainer's `objective` (bit errors per sequence; the gap to the
+Bayes optimum for N-grams) is minimised.
 
 Fault injection (tests, demos): --inject-nan-at-step N makes the first --inject-nan-trials K
 trials (default 1) multiply their loss by NaN at step N, so their gradients turn non-finite
