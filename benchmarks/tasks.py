@@ -5,7 +5,8 @@
     python benchmarks/tasks.py --smoke-test
 
 Each seed trains the first ``start_points`` entry of ``search/spaces/TASK.yaml`` (the
-recorded recipe; ``--start-point N`` takes the N-th, counted from 0) on one core (torch
+recorded recipe; ``--start-point N`` takes the N-th, counted from 0; ``--set lr=3e-3`` overrides
+one of its parameters) on one core (torch
 threads = 1) for ``--budget`` training sequences, with an evaluation of the trainer's fixed
 batch at the target difficulty every ``--eval-sequences`` (the start point as a trial config:
 ``search.space.load.start_point``). ``--model lstm`` trains the paper's LSTM baseline instead
@@ -42,6 +43,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from ntm import evaluation  # noqa: E402
 from ntm.baseline import Model  # noqa: E402
@@ -90,9 +92,11 @@ def start_point_config(task: str, *, seed: int, opts: dict[str, Any]) -> RunConf
     """The run config of ``start_point(task)`` for one seed of the benchmark.
 
     ``opts``: ``budget`` and ``eval_sequences`` (training sequences), ``start_point`` (its
-    index), ``model`` (``ntm``/``lstm``), ``lstm_layers``/``lstm_size`` and ``eval_batch``.
+    index), ``set`` (parameters that override the start point's), ``model`` (``ntm``/``lstm``),
+    ``lstm_layers``/``lstm_size`` and ``eval_batch``.
     """
     trial = start_point(task, opts.get("start_point", 0))
+    trial.update(opts.get("set", {}))
     if opts["model"] == "lstm":
         trial.update(model="lstm", controller="lstm", controller_layers=opts["lstm_layers"],
                      controller_size=opts["lstm_size"])  # fmt: skip
@@ -123,6 +127,8 @@ def one_run(args: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     trainer = Trainer(start_point_config(task_name, seed=seed, opts=opts))
     out: dict[str, Any] = {"task": task_name, "model": opts["model"], "seed": seed}
     out["start_point"] = opts.get("start_point", 0)
+    if opts.get("set"):
+        out["set"] = opts["set"]
     out.update(bar_sequences=None, bar_seconds=None, relapsed=False, nonfinite=False)
     curve: list[tuple[int, float]] = []
     start = time.perf_counter()
@@ -181,6 +187,16 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _value(text: str) -> Any:
+    """A ``--set`` value: an int, a float (``3e-3`` too, which YAML reads as a string), or YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -190,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=100_000, help="training sequences per seed")
     p.add_argument("--start-point", type=int, default=0, help="which start point of the space")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter of the start point (repeatable; YAML value)",
+    )
     p.add_argument("--model", default="ntm", choices=("ntm", "lstm"))
     p.add_argument("--lstm-layers", type=int, help="baseline layers (default: the paper's)")
     p.add_argument("--lstm-size", type=int, help="baseline units per layer (default: paper's)")
@@ -203,13 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("seeds", "budget", "eval_sequences", "eval_batch", "final_batch", "workers"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, but got {getattr(a, name)}")
-    try:
-        start_point(a.task, a.start_point)
-    except ValueError as err:
-        p.error(str(err))
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set must be KEY=VALUE, but got {item!r}")
+        overrides[key] = _value(value)
     layers, size = PAPER_LSTM[a.task]
     opts = {
         "start_point": a.start_point,
+        "set": overrides,
         "model": a.model,
         "lstm_layers": a.lstm_layers or layers,
         "lstm_size": a.lstm_size or size,
@@ -219,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         "final_batch": a.final_batch,
         "gen_batch": a.gen_batch,
     }
+    try:
+        start_point_config(a.task, seed=a.first_seed, opts=opts)  # every bad value, up front
+    except (ValueError, TypeError) as err:
+        p.error(str(err))
     seeds = range(a.first_seed, a.first_seed + a.seeds)
     if a.smoke_test:
         seeds = range(a.first_seed, a.first_seed + 1)
