@@ -43,10 +43,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 from ntm import evaluation  # noqa: E402
 from ntm.baseline import Model  # noqa: E402
+from ntm.cli import UsageError, parse_key_values  # noqa: E402
 from ntm.events import NonFiniteError  # noqa: E402
 from ntm.report import Report  # noqa: E402
 from ntm.tasks import BARS, TASKS, Task  # noqa: E402
@@ -187,16 +187,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _value(text: str) -> Any:
-    """A ``--set`` value: an int, a float (``3e-3`` too, which YAML reads as a string), or YAML."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,12 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("seeds", "budget", "eval_sequences", "eval_batch", "final_batch", "workers"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, but got {getattr(a, name)}")
-    overrides = {}
-    for item in a.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--set must be KEY=VALUE, but got {item!r}")
-        overrides[key] = _value(value)
+    try:
+        overrides = parse_key_values(a.set, flag="--set")
+    except UsageError as err:
+        p.error(str(err))
     layers, size = PAPER_LSTM[a.task]
     opts = {
         "start_point": a.start_point,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import types
 import typing
@@ -24,6 +25,8 @@ import yaml
 from ntm.errors import first_line
 
 EXIT_USAGE = 2
+# A number with an exponent that YAML 1.1 (PyYAML) reads as a string: 3e-3, 1E5, 2.5e3.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 __all__ = [
     "EXIT_USAGE",
@@ -191,11 +194,13 @@ def guarded(prog: str, main: Callable[[], int | None]) -> int:
 
 
 def parse_key_values(pairs: list[str] | None, *, flag: str) -> dict[str, Any]:
-    """``["max_length=20", "bits=8"]`` -> ``{"max_length": 20, "bits": 8}`` (YAML scalars)."""
+    """``["max_length=20", "lr=3e-3"]`` -> ``{"max_length": 20, "lr": 0.003}`` (YAML scalars,
+    and a number with an exponent a float, where YAML 1.1 would read the string ``'3e-3'``)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"{flag} expects KEY=VALUE, but got {pair!r}.")
-        out[key.strip()] = yaml.safe_load(value)
+        text = value.strip()
+        out[key.strip()] = float(text) if _EXPONENT_NUMBER.fullmatch(text) else yaml.safe_load(text)
     return out

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from curricula import CurriculumConfig
-from ntm.cli import guarded
+from ntm.cli import UsageError, guarded, parse_key_values
 from ntm.config import NTMConfig
 from ntm.tasks import TaskConfig
 from ntm.train import PROG, build_parser, config_from_args, main, parse_args
@@ -179,3 +179,23 @@ def test_bad_config_file(
     # one line naming the problem, exit 2, nothing written
     assert exit_.value.code == 2 and word in err, err
     assert len(err.strip().splitlines()) == 1 and not ckpt.exists()
+
+
+def test_key_values_are_yaml_scalars_and_exponent_numbers_floats() -> None:
+    pairs = ["max_length=20", "lr=3e-3", "big=1E5", "neg=-2.5e-1", "flag=true", "name=paper",
+             "version=1e", "plain=0.5"]  # fmt: skip
+    # Rule: YAML scalars, and a number with an exponent a float (PyYAML reads '3e-3' as a string)
+    assert parse_key_values(pairs, flag="--set") == {
+        "max_length": 20, "lr": 0.003, "big": 100000.0, "neg": -0.25, "flag": True,
+        "name": "paper", "version": "1e", "plain": 0.5,
+    }  # fmt: skip
+    # Rule: a pair without '=' or without a key is a one-line UsageError naming the option
+    for bad in ("lr", "=3"):
+        with pytest.raises(UsageError, match=f"--set expects KEY=VALUE, but got '{bad}'"):
+            parse_key_values([bad], flag="--set")
+
+
+def test_an_exponent_curriculum_param_reaches_the_config() -> None:
+    # ntm.train read '1e-3' as a string and refused it ("must be a number")
+    args = ["--curriculum", "plateau", "--curriculum-param", "mastery_threshold=1e-3"]
+    assert config_from_args(parse_args(args)).curriculum.params["mastery_threshold"] == 0.001
