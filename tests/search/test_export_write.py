@@ -47,7 +47,10 @@ def test_default_sizes_are_the_tasks_report_sizes(exported: Path) -> None:
 
 
 @pytest.mark.slow
-def test_an_ngrams_export_registers(exported: Path, tmp_path: Path) -> None:
+def test_an_ngrams_export_registers(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root, ./mlruns, stays in tmp_path
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     version = register(uri, "ngrams", "ntm-ngrams", exported, "t0", alias=DEFAULT_ALIAS)
     # Rule: registering logs a loadable model whose input example is one report size.
@@ -55,3 +58,4 @@ def test_an_ngrams_export_registers(exported: Path, tmp_path: Path) -> None:
     model = mlflow.pyfunc.load_model(f"models:/ntm-ngrams@{DEFAULT_ALIAS}")
     example = model.input_example
     assert example is not None and tuple(example.shape) == (2, 5, 1)  # size 6: T = 5
+    assert (tmp_path / "mlruns").is_dir()
