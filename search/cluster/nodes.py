@@ -18,6 +18,7 @@ import torch
 
 from ntm.cli import UsageError
 from ntm.errors import require
+from search.cluster.worker import setup_worker
 
 __all__ = [
     "NodeInfo",
@@ -39,9 +40,11 @@ class NodeInfo:
 
 
 def init_ray(address: str | None) -> None:
-    """Start local Ray on 127.0.0.1 (all CPUs, no dashboard), or join ``address``."""
+    """Start local Ray on 127.0.0.1 (all CPUs, no dashboard), or join ``address``; either way
+    every worker of the search runs ``search.cluster.worker.setup_worker`` first."""
+    runtime_env = {"worker_process_setup_hook": setup_worker}
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        ray.init(address=address, logging_level=logging.WARNING, runtime_env=runtime_env)
     else:
         ray.init(
             address="local",  # a new instance, never one found on this machine
@@ -49,6 +52,7 @@ def init_ray(address: str | None) -> None:
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             logging_level=logging.WARNING,
+            runtime_env=runtime_env,
         )
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -177,24 +176,9 @@ class _Trial:
         tune.report(metrics)
 
 
-def quiet_exit_hook(unraisable: sys.UnraisableHookArgs) -> None:
-    """``sys.unraisablehook`` of a trial's worker: drop a ``SystemExit`` or
-    ``KeyboardInterrupt`` that could not be raised, report every other exception as usual.
-
-    Ray ends a worker with SIGTERM, whose handler raises ``SystemExit``. When the signal lands
-    while a weakref or garbage-collector callback runs, Python cannot raise it there and prints
-    it as a traceback instead ("Exception ignored in ..."), which Ray forwards to the search's
-    terminal at the end of a clean search. The worker is exiting anyway.
-    """
-    if issubclass(unraisable.exc_type, (SystemExit, KeyboardInterrupt)):
-        return
-    sys.__unraisablehook__(unraisable)
-
-
 def train_ntm(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one NTM trial, reporting and checkpointing."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no line per checkpoint
-    sys.unraisablehook = quiet_exit_hook  # the worker's exit, not an error (see the hook)
     trial = _Trial(config)
     if trial.replay():  # restored from its final checkpoint: nothing left to train
         return

@@ -73,6 +73,7 @@ def search_args(cluster: Cluster, tmp_path: Path, experiment: str) -> list[str]:
 def test_smoke_search_runs_trials_on_both_workers(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root (./mlruns) stays out of the repo
     args = search_args(cluster, tmp_path, "smoke-multinode")
     # a local storage path on a multi-node cluster is refused, with a one-line explanation
     monkeypatch.delenv(SHARED_STORAGE_ENV, raising=False)
@@ -114,9 +115,12 @@ def kill_a_busy_worker(cluster: Cluster, experiment: str, *, at_iteration: int) 
     raise TimeoutError(f"no trial reached iteration {at_iteration} while running")
 
 
-def test_search_survives_the_loss_of_a_worker(cluster: Cluster, tmp_path: Path) -> None:
+def test_search_survives_the_loss_of_a_worker(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlflow import MlflowClient
 
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root (./mlruns) stays out of the repo
     iterations = 16  # long enough that the kill at iteration 2 lands while the trial runs
     args = [
         *search_args(cluster, tmp_path, "node-loss"),
