@@ -14,6 +14,20 @@ iteration each scheduler would stop it, with its curriculum and how it ended in 
 (``status``, ``stop_reason``, final objective, whether it reached its target level), as JSON
 lines, then a summary: curriculum trials stopped at the first rung by each scheduler, and how
 many of those reached their target level or solved in the real run.
+
+    .venv/bin/python benchmarks/tasks.py --task ngrams --seeds 3 --budget 200000 > runs.jsonl
+    .venv/bin/python benchmarks/asha_replay.py runs.jsonl --task ngrams
+    .venv/bin/python benchmarks/asha_replay.py runs.jsonl --task ngrams --report-sequences 1024 \
+        --max-iterations 100 --grace-period 10          # the generic schedule, for comparison
+
+Given a file of ``benchmarks/tasks.py`` JSON lines instead of an experiment directory, each run
+is replayed as one trial of a search under the task's schedule: its ``objective_curve`` (one
+evaluation every ``--eval-sequences``) becomes its reports, at iteration ``sequences //
+report_sequences``, all runs advancing at the same pace (as concurrent trials would); a rung
+judges a run at its first evaluation at or past the rung. It prints, per run, where each
+scheduler would stop it and its final objective on held sequences, then whether the winner (the
+lowest final objective) would have been stopped. This answers "are the rungs too early for this
+task's learning curves" with runs far longer than any search on this machine.
 """
 
 from __future__ import annotations
@@ -46,8 +60,59 @@ def trial_reports(experiment: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def curve_reports(path: Path, report_sequences: int) -> dict[str, tuple[dict[str, Any], list]]:
+    """Each ``benchmarks/tasks.py`` run of ``path`` (summary lines skipped) as a trial: its id
+    (model, seed, the ``--set`` changes, line number), its JSON line, and its reports."""
+    out: dict[str, tuple[dict[str, Any], list]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        run = json.loads(line) if line.strip() else {}
+        if not run or run.get("summary"):
+            continue
+        if "objective_curve" not in run:
+            raise ValueError(f"{path}:{number} has no objective_curve (not tasks.py output?)")
+        changes = "".join(f" {k}={v}" for k, v in run.get("set", {}).items())
+        tid = f"{run['model']} seed {run['seed']}{changes} (line {number})"
+        reports: dict[int, dict[str, Any]] = {}
+        for sequences, objective in run["objective_curve"]:
+            iteration = int(sequences) // report_sequences
+            if iteration >= 1:  # one report per iteration: the newest evaluation in it
+                reports[iteration] = {"training_iteration": iteration, "objective": objective,
+                                      "sequences": sequences, "timestamp": sequences}  # fmt: skip
+        out[tid] = (run, list(reports.values()))
+    if not out:
+        raise ValueError(f"{path} holds no benchmarks/tasks.py run")
+    return out
+
+
+def replay_curves(path: Path, cfg: Any, asha: dict[str, Any]) -> None:
+    """The tasks.py runs of ``path`` through both schedulers (see the module docstring)."""
+    runs = curve_reports(path, cfg.report_sequences)
+    reports = {tid: rows for tid, (_, rows) in runs.items()}
+    plain = replay(ASHAScheduler(**asha), reports)
+    fair = replay(CurriculumASHA(curriculum_grace=cfg.curriculum_grace_iterations, **asha), reports)
+    for tid, (run, _) in runs.items():
+        print(json.dumps({
+            "run": tid, "final_objective": run["final_objective"], "sequences": run["sequences"],
+            "plain_stop": plain.get(tid), "fair_stop": fair.get(tid),
+            "plain_stop_sequences": plain[tid] * cfg.report_sequences if tid in plain else None,
+            "fair_stop_sequences": fair[tid] * cfg.report_sequences if tid in fair else None,
+        }), flush=True)  # fmt: skip
+    winner = min(runs, key=lambda tid: runs[tid][0]["final_objective"])
+    print(json.dumps({
+        "summary": True, "runs": len(runs), "report_sequences": cfg.report_sequences,
+        "grace": cfg.grace, "first_rung_sequences": cfg.grace * cfg.report_sequences,
+        "max_iterations": cfg.max_iterations, "reduction_factor": cfg.reduction_factor,
+        "winner": winner, "winner_final_objective": runs[winner][0]["final_objective"],
+        "winner_stopped_plain": plain.get(winner), "winner_stopped_fair": fair.get(winner),
+        "stopped_plain": len(plain), "stopped_fair": len(fair),
+    }), flush=True)  # fmt: skip
+
+
 def replay(scheduler: ASHAScheduler, reports: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """The iteration at which ``scheduler`` stops each trial it stops."""
+    """The iteration at which ``scheduler`` stops each trial it stops before its last
+    iteration (``max_t``: there a trial completes, it is not stopped; later reports are not
+    fed, as the search would not have made them)."""
+    max_t = scheduler._max_t  # Ray keeps it private; it ends every trial there
     trials = {tid: Trial("replay", stub=True, trial_id=tid) for tid in reports}
     for trial in trials.values():
         scheduler.on_trial_add(None, trial)  # type: ignore[arg-type]
@@ -57,18 +122,20 @@ def replay(scheduler: ASHAScheduler, reports: dict[str, list[dict[str, Any]]]) -
     )  # fmt: skip
     stopped: dict[str, int] = {}
     for _, _, tid, i in arrivals:
-        if tid in stopped:
-            continue
         result = reports[tid][i]
+        if tid in stopped or result["training_iteration"] > max_t:
+            continue
         action = scheduler.on_trial_result(None, trials[tid], result)  # type: ignore[arg-type]
-        if action == TrialScheduler.STOP:
+        if action == TrialScheduler.STOP and result["training_iteration"] < max_t:
             stopped[tid] = int(result["training_iteration"])
     return stopped
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("experiment", type=Path, help="the experiment directory (ray_results/NAME)")
+    p.add_argument("experiment", type=Path,
+                   help="the experiment directory (ray_results/NAME), or a file of "
+                   "benchmarks/tasks.py JSON lines")  # fmt: skip
     p.add_argument("search_options", nargs=argparse.REMAINDER,
                    help="search/run.py options that set ASHA (--task, --space, --max-iterations, "
                    "--grace-period, --curriculum-grace, --reduction-factor)")  # fmt: skip
@@ -77,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     asha: dict[str, Any] = {"time_attr": "training_iteration", "metric": "objective", "mode": "min"}
     asha |= {"max_t": cfg.max_iterations, "grace_period": cfg.grace}
     asha |= {"reduction_factor": cfg.reduction_factor}
+    if args.experiment.is_file():
+        try:
+            replay_curves(args.experiment, cfg, asha)
+        except ValueError as error:
+            print(f"asha_replay: {error}", file=sys.stderr)
+            return 2
+        return 0
     reports = trial_reports(args.experiment)
     plain = replay(ASHAScheduler(**asha), reports)
     fair = replay(CurriculumASHA(curriculum_grace=cfg.curriculum_grace_iterations, **asha), reports)
