@@ -49,6 +49,7 @@ from search.exporter.candidates import Candidate, fetch, from_mlflow, from_ray, 
 from search.exporter.config import ExportConfig  # noqa: E402
 from search.exporter.write import register, write_export, write_metrics  # noqa: E402
 from search.tracking.client import DEFAULT_TRACKING_URI, connect, tracking_uri  # noqa: E402
+from search.trial.ray_logs import quiet_unreported_trials  # noqa: E402
 
 PROG = "python search/export.py"
 HELP = {
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     for name in ("mlflow", "alembic"):  # keep stderr to our one line on errors
         logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_unreported_trials()  # a trial cut before its first report is never exported
     storage = resolve_storage(c.storage_path)  # once, here: Ray reads a relative path as a URI
     require_reachable_storage(storage)
     _check_out(c.out, c.force)

@@ -38,6 +38,7 @@ from search.tracking.client import ui_runs_url
 from search.tracking.finish import finish_search
 from search.trial.endings import TrialEndings
 from search.trial.experiment_files import read_confirmed
+from search.trial.ray_logs import quiet_unreported_trials
 from search.trial.status import STOPPED_BUDGET
 
 __all__ = ["SearchOutcome", "check_experiment", "run_search"]
@@ -114,6 +115,7 @@ def run_search(cfg: SearchConfig) -> SearchOutcome:
     endings = TrialEndings()
     callback = make_tracking(cfg, endings)
     init_ray(cfg.address)
+    quiet_unreported_trials()  # a trial cut before its first report is in the table already
     with stop_on_signals() as signals:  # also while the search's end is written
         try:
             grid, found = _tune(cfg, space, callback, endings)
