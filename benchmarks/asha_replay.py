@@ -1,4 +1,4 @@
-"""ASHA and curricula, measured: replay a finished search's reports through Ray's plain
+r"""ASHA and curricula, measured: replay a finished search's reports through Ray's plain
 ``ASHAScheduler`` and the search's ``CurriculumASHA`` (``search/launch/asha.py``).
 
     .venv/bin/python search/run.py --experiment fair-copy          # a search, CurriculumASHA
