@@ -2,9 +2,9 @@
 (``search.trial.ranking.best_key``: its first row is the trial the export takes), saved as
 ``results.csv`` in the experiment directory, printed with the counts of each final status.
 
-Columns: ``best_bit_errors`` (the lowest objective over the trial's reports; not MLflow's
-``best_objective``, the best trial's last one),
-``last_bit_errors`` (the last one: what its final checkpoint scores), ``max_level``,
+Columns: ``lowest_objective`` (the lowest objective over the trial's reports: bit errors per
+sequence, or the Bayes gap in bits on N-grams; not MLflow's ``best_objective``, the best trial's
+last one), ``last_objective`` (the last one: what its final checkpoint scores), ``max_level``,
 ``last_cost`` (the last evaluation's bits per sequence), ``confirm_mean_objective``,
 ``confirm_worst_objective`` and ``confirm_seeds`` (after ``--confirm-top``, else empty), then
 the key parameters and the trial's ``seed``.
@@ -86,8 +86,8 @@ def trial_row(
     return {
         "trial_id": trial_id,
         "status": status,
-        "best_bit_errors": _lowest_objective(history, last),
-        "last_bit_errors": last.get("objective", math.nan) if scored else math.nan,
+        "lowest_objective": _lowest_objective(history, last),
+        "last_objective": last.get("objective", math.nan) if scored else math.nan,
         "max_level": max_level,
         "last_cost": last.get("eval_loss", math.nan) if scored else math.nan,
         "confirm_mean_objective": last.get("confirm_mean_objective", math.nan),

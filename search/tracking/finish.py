@@ -144,7 +144,7 @@ def finish_search(
         if ranked:
             client.set_tag(parent, "best_trial_id", ranked[0].data.tags.get("trial_id", ""))
             # best_objective: the best trial's last objective, what its final checkpoint scores
-            # (not the lowest it reported: results.csv's best_bit_errors)
+            # (not the lowest it reported: results.csv's lowest_objective)
             last_objective = ranked[0].data.metrics.get("objective")
             if last_objective is not None:
                 client.log_metric(parent, "best_objective", last_objective)

@@ -65,9 +65,9 @@ def assert_ended_cleanly(storage: Path, experiment: str, uri: str) -> pd.DataFra
             reports = ray_reports(exp_dir, row.trial_id)
             assert reports[-1]["training_iteration"] == row.iterations
             assert child.data.metrics["training_iteration"] == row.iterations
-            if not math.isnan(row.last_bit_errors):
-                assert reports[-1]["objective"] == pytest.approx(row.last_bit_errors)
-                assert child.data.metrics["objective"] == pytest.approx(row.last_bit_errors)
+            if not math.isnan(row.last_objective):
+                assert reports[-1]["objective"] == pytest.approx(row.last_objective)
+                assert child.data.metrics["objective"] == pytest.approx(row.last_objective)
     # Rule: one best trial (search.trial.ranking): results.csv's first row, when it can be
     # exported, is MLflow's best_trial_id and the trial the export takes
     best = best_trials(table, 1)
